@@ -1,0 +1,217 @@
+//! `[[sensor]]` entries, one reader per kind.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::de::DeValue;
+
+use super::walker::{Ctx, Fields};
+use super::{SensorConfig, SensorSource, SimPattern};
+
+const KINDS: &[&str] = &["w1", "hwmon", "thermal", "i2c", "mqtt", "sim"];
+/// I2C chips the config accepts.
+pub const I2C_CHIPS: &[&str] = &["tmp102", "tmp117", "mcp9808", "sht3x", "sht4x", "bme280"];
+const MQTT_FORMATS: &[&str] = &["plain", "json", "tasmota", "zigbee2mqtt", "shelly", "esphome"];
+const SIM_PATTERNS: &[&str] = &["constant", "sine", "step", "points"];
+
+/// True for a sensor id: `[a-z0-9_.-]+`.
+pub fn valid_sensor_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+}
+
+pub fn sensors(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, have_mqtt: bool) -> Vec<SensorConfig> {
+    let mut out: Vec<SensorConfig> = Vec::new();
+    for mut t in top.tables(ctx, "sensor", "[[sensor]]") {
+        if let Some(s) = sensor(ctx, &mut t, have_mqtt, &out) {
+            out.push(s);
+        }
+        t.finish(ctx, "this [[sensor]] (keys depend on `kind`)");
+    }
+    out
+}
+
+fn sensor(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, have_mqtt: bool, earlier: &[SensorConfig]) -> Option<SensorConfig> {
+    let id = t.required_string(ctx, "id", "a stable sensor id like \"rack1-inlet\" ([a-z0-9_.-]+)");
+    let id = id.and_then(|id| {
+        if earlier.iter().any(|s| s.id == id.value) {
+            ctx.error(&id.span, &t.name("id"), format!("duplicate sensor id {:?}: each [[sensor]] needs its own id", id.value));
+            None
+        } else if valid_sensor_id(&id.value) {
+            Some(id)
+        } else {
+            ctx.error(&id.span, &t.name("id"), format!("expected lower-case letters, digits, '_', '.' or '-' (at most 64), found {:?}", id.value));
+            None
+        }
+    });
+    let name = t.string(ctx, "name").map(|n| n.value);
+    let interval = match t.duration(ctx, "interval") {
+        Some(i) if i.value < Duration::from_millis(100) => {
+            ctx.error(&i.span, &t.name("interval"), "expected at least \"100ms\"");
+            None
+        }
+        Some(i) => Some(i.value),
+        None => Some(Duration::from_secs(10)),
+    };
+    if !t.has("kind") {
+        let span = t.span();
+        ctx.error(&span, &t.name("kind"), format!("missing: the sensor kind, one of {}", super::walker::quoted_list(KINDS)));
+        return None;
+    }
+    let kind = t.choice(ctx, "kind", KINDS)?;
+    let source = match kind.value.as_str() {
+        "w1" => t
+            .required_string(ctx, "device", "the w1 device id, e.g. \"28-0316a2791bff\" (see `edgetherm scan`)")
+            .map(|d| SensorSource::W1 { device: d.value }),
+        "hwmon" => {
+            let chip = t.required_string(ctx, "chip", "the hwmon chip's `name`, e.g. \"cpu_thermal\" (see `edgetherm scan`)");
+            let input = t.string(ctx, "input").map_or_else(|| "temp1".to_string(), |i| i.value);
+            chip.map(|c| SensorSource::Hwmon { chip: c.value, input })
+        }
+        "thermal" => t
+            .required_string(ctx, "zone", "the thermal zone's `type`, e.g. \"cpu-thermal\" (see `edgetherm scan`)")
+            .map(|z| SensorSource::Thermal { zone: z.value }),
+        "i2c" => {
+            let bus = t.string(ctx, "bus").map_or_else(|| PathBuf::from("/dev/i2c-1"), |b| PathBuf::from(b.value));
+            let chip = t.choice(ctx, "chip", I2C_CHIPS);
+            if chip.is_none() && !t.has("chip") {
+                let span = t.span();
+                ctx.error(&span, &t.name("chip"), format!("missing: the chip model, one of {}", super::walker::quoted_list(I2C_CHIPS)));
+            }
+            let address = t.integer(ctx, "address", 0x03, 0x77);
+            let address = match (address, chip.as_ref()) {
+                (Some(a), _) => Some(a.value as u8),
+                (None, Some(c)) if !t.has("address") => Some(default_i2c_address(&c.value)),
+                _ => None,
+            };
+            match (chip, address) {
+                (Some(c), Some(a)) => Some(SensorSource::I2c { bus, chip: c.value, address: a }),
+                _ => None,
+            }
+        }
+        "mqtt" => {
+            if !have_mqtt {
+                ctx.error(&kind.span, &t.name("kind"), "an mqtt sensor needs an [mqtt] section naming the broker");
+            }
+            let topic = t.required_string(ctx, "topic", "the MQTT topic, e.g. \"zigbee2mqtt/freezer\"");
+            let format = t.choice(ctx, "format", MQTT_FORMATS).map_or_else(|| "plain".to_string(), |f| f.value);
+            let field = t.string(ctx, "field");
+            if let Some(f) = &field {
+                if !(f.value.is_empty() || f.value.starts_with('/')) {
+                    ctx.error(&f.span, &t.name("field"), format!("expected a JSON pointer starting with '/', e.g. \"/temperature\", found {:?}", f.value));
+                }
+            } else if format == "json" {
+                let span = t.span();
+                ctx.error(&span, &t.name("field"), "missing: a JSON pointer for format = \"json\", e.g. field = \"/temperature\"");
+            }
+            let unit = t.choice(ctx, "unit", &["C", "F"]).map(|u| u.value);
+            topic.map(|tp| SensorSource::Mqtt { topic: tp.value, format, field: field.map(|f| f.value), unit })
+        }
+        "sim" => sim(ctx, t).map(SensorSource::Sim),
+        _ => None,
+    };
+    Some(SensorConfig { id: id?.value, name, interval: interval?, source: source? })
+}
+
+fn default_i2c_address(chip: &str) -> u8 {
+    match chip {
+        "tmp102" | "tmp117" => 0x48,
+        "mcp9808" => 0x18,
+        "sht3x" | "sht4x" => 0x44,
+        _ => 0x76,
+    }
+}
+
+fn sim(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>) -> Option<SimPattern> {
+    let pattern = t.choice(ctx, "pattern", SIM_PATTERNS).map_or_else(|| "constant".to_string(), |p| p.value);
+    let need = |t: &mut Fields<'_, '_>, ctx: &mut Ctx<'_>, key: &'static str| {
+        if !t.has(key) {
+            let span = t.span();
+            ctx.error(&span, &t.name(key), format!("missing: a number for pattern = \"{pattern}\""));
+            return None;
+        }
+        t.number(ctx, key).map(|n| n.value)
+    };
+    match pattern.as_str() {
+        "constant" => need(t, ctx, "value").map(SimPattern::Constant),
+        "sine" => {
+            let min = need(t, ctx, "min");
+            let max = need(t, ctx, "max");
+            let period = t.duration(ctx, "period").map_or(Duration::from_secs(60), |p| p.value);
+            if let (Some(lo), Some(hi)) = (min, max) {
+                if lo > hi {
+                    let span = t.span();
+                    ctx.error(&span, &t.name("min"), "expected `min` <= `max`");
+                    return None;
+                }
+            }
+            if period.is_zero() {
+                let span = t.span();
+                ctx.error(&span, &t.name("period"), "expected a period above zero");
+                return None;
+            }
+            Some(SimPattern::Sine { min: min?, max: max?, period })
+        }
+        "step" => {
+            let from = need(t, ctx, "from");
+            let to = need(t, ctx, "to");
+            let at = t.duration(ctx, "at").map_or(Duration::from_secs(30), |a| a.value);
+            Some(SimPattern::Step { from: from?, to: to?, at })
+        }
+        _ => points(ctx, t),
+    }
+}
+
+/// `points = [{ at = "0s", value = 20.0 }, { at = "10s", fault = true }]`.
+fn points(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>) -> Option<SimPattern> {
+    let cycle = t.duration(ctx, "cycle").map(|c| c.value);
+    let raw = t.raw("points");
+    let Some(raw) = raw else {
+        let span = t.span();
+        ctx.error(&span, &t.name("points"), "missing: points = [{ at = \"0s\", value = 20.0 }, ...] for pattern = \"points\"");
+        return None;
+    };
+    let DeValue::Array(items) = raw.get_ref() else {
+        ctx.error(&raw.span(), &t.name("points"), "expected an array of { at = \"10s\", value = 21.5 } tables");
+        return None;
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items.iter() {
+        let DeValue::Table(tab) = item.get_ref() else {
+            ctx.error(&item.span(), &t.name("points"), "expected a table like { at = \"10s\", value = 21.5 }");
+            ok = false;
+            continue;
+        };
+        let mut p = Fields::new(tab, item.span(), t.name("points[]."));
+        let at = p.duration(ctx, "at");
+        let value = p.number(ctx, "value");
+        let fault = p.boolean(ctx, "fault").is_some_and(|f| f.value);
+        if at.is_none() && !p.has("at") {
+            ctx.error(&item.span(), &p.name("at"), "missing: when this point starts, e.g. at = \"10s\"");
+        }
+        if value.is_none() && !fault && !p.has("value") {
+            ctx.error(&item.span(), &p.name("value"), "missing: a value, or fault = true");
+        }
+        p.finish(ctx, "a sim point");
+        match (at, value, fault) {
+            (Some(a), _, true) => out.push((a.value, None)),
+            (Some(a), Some(v), false) => out.push((a.value, Some(v.value))),
+            _ => ok = false,
+        }
+    }
+    if ok && out.is_empty() {
+        ctx.error(&raw.span(), &t.name("points"), "expected at least one point");
+        return None;
+    }
+    if ok && out.windows(2).any(|w| w[0].0 >= w[1].0) {
+        ctx.error(&raw.span(), &t.name("points"), "expected points in increasing `at` order");
+        return None;
+    }
+    if let (Some(c), Some(last)) = (cycle, out.last()) {
+        if c <= last.0 {
+            ctx.error(&raw.span(), &t.name("cycle"), "expected `cycle` longer than the last point's `at`");
+            return None;
+        }
+    }
+    ok.then_some(SimPattern::Points { points: out, cycle })
+}

@@ -1,0 +1,6 @@
+//! edgetherm: temperature alerting that lives on the gateway.
+//!
+//! Data flows one way: `sources` → readings → `rules` → events → `outbox`
+//! (in the `store`) → sinks (the log today, the relay uplink later).
+
+pub mod config;
