@@ -4,3 +4,7 @@
 //! (in the `store`) → sinks (the log today, the relay uplink later).
 
 pub mod config;
+pub mod reading;
+pub mod store;
+pub mod clock;
+pub mod rules;

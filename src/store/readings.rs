@@ -1,0 +1,162 @@
+//! Readings: keyed by wall-clock time so retention and the disk cap can drop
+//! the oldest first with range deletes.
+//!
+//! Key: `wall_ms` (i64, sign-flipped, big-endian) ++ a sled-generated id
+//! (big-endian, unique across restarts). Value: `flags u8, id_len u8, id,
+//! tag u8` then `f64 LE` (tag 0) or `code_len u8, code, detail` (tag 1).
+
+use crate::reading::{Fault, Reading, Wall};
+
+use super::{Store, StoreError};
+
+const FLAG_UNSYNCED: u8 = 1;
+
+/// A reading as read back from the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReading {
+    /// Sensor id.
+    pub sensor: String,
+    /// Wall-clock stamp (possibly estimated).
+    pub wall: Wall,
+    /// °C or the fault.
+    pub value: Result<f64, Fault>,
+}
+
+/// What a retention / disk-cap pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrimReport {
+    /// Readings older than the retention period.
+    pub expired: u64,
+    /// Readings dropped to get under the disk cap.
+    pub for_space: u64,
+}
+
+fn time_key(ms: i64) -> [u8; 8] {
+    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn key_time(key: &[u8]) -> Option<i64> {
+    let b: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+}
+
+fn encode(r: &Reading) -> Vec<u8> {
+    let id = &r.sensor.as_bytes()[..r.sensor.len().min(255)];
+    let mut v = Vec::with_capacity(3 + id.len() + 9);
+    v.push(if r.wall.unsynced { FLAG_UNSYNCED } else { 0 });
+    v.push(id.len() as u8);
+    v.extend_from_slice(id);
+    match &r.value {
+        Ok(t) => {
+            v.push(0);
+            v.extend_from_slice(&t.to_le_bytes());
+        }
+        Err(f) => {
+            v.push(1);
+            let code = f.code().as_bytes();
+            v.push(code.len() as u8);
+            v.extend_from_slice(code);
+            let detail = f.detail().as_bytes();
+            v.extend_from_slice(&detail[..detail.len().min(200)]);
+        }
+    }
+    v
+}
+
+/// Decodes one stored reading.
+pub(super) fn decode(key: &[u8], v: &[u8]) -> Result<StoredReading, String> {
+    let ms = key_time(key).ok_or("short key")?;
+    let flags = *v.first().ok_or("empty value")?;
+    let len = *v.get(1).ok_or("no id length")? as usize;
+    let id = v.get(2..2 + len).ok_or("short id")?;
+    let sensor = std::str::from_utf8(id).map_err(|e| e.to_string())?.to_string();
+    let rest = &v[2 + len..];
+    let value = match rest.first() {
+        Some(0) => Ok(f64::from_le_bytes(rest.get(1..9).ok_or("short value")?.try_into().map_err(|_| "bad value")?)),
+        Some(1) => {
+            let clen = *rest.get(1).ok_or("no code length")? as usize;
+            let code = std::str::from_utf8(rest.get(2..2 + clen).ok_or("short code")?).map_err(|e| e.to_string())?;
+            let detail = String::from_utf8_lossy(&rest[2 + clen..]);
+            Err(Fault::from_code(code, &detail))
+        }
+        _ => return Err("unknown value tag".into()),
+    };
+    Ok(StoredReading { sensor, wall: Wall { ms, unsynced: flags & FLAG_UNSYNCED != 0 }, value })
+}
+
+impl Store {
+    /// Buffers a reading; it reaches the disk at the next `flush` (or `commit`).
+    pub fn append_reading(&self, r: &Reading) -> Result<(), StoreError> {
+        let id = self.db.generate_id().map_err(|e| self.sled_err(e))?;
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&time_key(r.wall.ms));
+        key[8..].copy_from_slice(&id.to_be_bytes());
+        self.readings.insert(key, encode(r)).map_err(|e| self.sled_err(e))?;
+        Ok(())
+    }
+
+    /// Readings of `sensor` stamped at or after `since_ms`, oldest first, at most `limit`.
+    pub fn readings_since(&self, sensor: &str, since_ms: i64, limit: usize) -> Result<Vec<StoredReading>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.readings.range(time_key(since_ms).to_vec()..) {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let r = decode(&k, &v).map_err(|detail| StoreError::Corrupt { path: self.path.clone(), what: "reading", detail })?;
+            if r.sensor == sensor {
+                out.push(r);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of stored readings (walks the tree: for tests and benchmarks).
+    pub fn reading_count(&self) -> usize {
+        self.readings.len()
+    }
+
+    /// Oldest and newest reading stamps.
+    pub fn reading_span(&self) -> Option<(i64, i64)> {
+        let first = key_time(&self.readings.first().ok()??.0)?;
+        let last = key_time(&self.readings.last().ok()??.0)?;
+        Some((first, last))
+    }
+
+    fn remove_before(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut n = 0u64;
+        for item in self.readings.range(..time_key(cutoff_ms).to_vec()) {
+            let (k, _) = item.map_err(|e| self.sled_err(e))?;
+            batch.remove(k);
+            n += 1;
+            if n % 10_000 == 0 {
+                self.readings.apply_batch(std::mem::take(&mut batch)).map_err(|e| self.sled_err(e))?;
+            }
+        }
+        self.readings.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        Ok(n)
+    }
+
+    /// Drops readings older than `retention_ms` before `now_ms` (only pass a
+    /// trusted clock), then, while the store is over `max_disk`, the oldest
+    /// tenth of the remaining time span per pass (sled reclaims space lazily,
+    /// so one pass at a time avoids wiping everything on a stale size figure).
+    /// Alert state and the outbox are never touched.
+    pub fn trim(&self, now_ms: Option<i64>, retention_ms: i64, max_disk: u64) -> Result<TrimReport, StoreError> {
+        let mut report = TrimReport::default();
+        if let Some(now) = now_ms {
+            report.expired = self.remove_before(now.saturating_sub(retention_ms))?;
+        }
+        if self.size_on_disk() > max_disk {
+            if let Some((first, last)) = self.reading_span() {
+                let cutoff = first + ((last - first) / 10).max(1);
+                report.for_space = self.remove_before(cutoff)?;
+            }
+        }
+        if report.expired + report.for_space > 0 {
+            self.flush()?;
+        }
+        Ok(report)
+    }
+}
