@@ -285,8 +285,10 @@ impl Config {
         let buffer = sections::buffer(&mut ctx, &mut top);
         let relay = sections::relay(&mut ctx, &mut top);
         let mqtt = sections::mqtt(&mut ctx, &mut top, &agent.gateway_id);
-        let sensors = sensors::sensors(&mut ctx, &mut top, mqtt.is_some());
-        let rules = rules::rules(&mut ctx, &mut top, &sensors);
+        // An [mqtt] section with errors of its own still counts as present for mqtt sensors.
+        let mqtt_declared = top.has("mqtt");
+        let (sensors, sensor_ids) = sensors::sensors(&mut ctx, &mut top, mqtt_declared);
+        let rules = rules::rules(&mut ctx, &mut top, &sensor_ids);
         top.finish(&mut ctx, "the top level");
         if ctx.errors.is_empty() {
             Ok(Config { path: path.to_path_buf(), agent, buffer, relay, mqtt, sensors, rules })

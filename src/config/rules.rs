@@ -3,12 +3,14 @@
 use std::time::Duration;
 
 use super::walker::{Ctx, Fields};
-use super::{glob_match, RuleConfig, SensorConfig, Severity};
+use super::{glob_match, RuleConfig, Severity};
 
-pub fn rules(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, sensors: &[SensorConfig]) -> Vec<RuleConfig> {
+/// `sensor_ids`: every sensor id declared, including those of sensors with errors.
+pub fn rules(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, sensor_ids: &[String]) -> Vec<RuleConfig> {
     let mut out: Vec<RuleConfig> = Vec::new();
+    let mut declared: Vec<String> = Vec::new();
     for (n, mut t) in top.tables(ctx, "rule", "[[rule]]").into_iter().enumerate() {
-        if let Some(r) = rule(ctx, &mut t, n + 1, sensors, &out) {
+        if let Some(r) = rule(ctx, &mut t, n + 1, sensor_ids, &mut declared) {
             out.push(r);
         }
         t.finish(ctx, "[[rule]]");
@@ -20,8 +22,8 @@ fn rule(
     ctx: &mut Ctx<'_>,
     t: &mut Fields<'_, '_>,
     number: usize,
-    sensors: &[SensorConfig],
-    earlier: &[RuleConfig],
+    sensors: &[String],
+    declared: &mut Vec<String>,
 ) -> Option<RuleConfig> {
     let mut ok = true;
     let id = match t.string(ctx, "id") {
@@ -29,13 +31,25 @@ fn rule(
             ctx.error(&id.span, &t.name("id"), format!("expected lower-case letters, digits, '_', '.' or '-', found {:?}", id.value));
             None
         }
-        Some(id) if earlier.iter().any(|r| r.id == id.value) => {
-            ctx.error(&id.span, &t.name("id"), format!("duplicate rule id {:?}", id.value));
+        Some(id) if declared.contains(&id.value) => {
+            ctx.error(&id.span, &t.name("id"), format!("duplicate rule id {:?}: expected each [[rule]] to have its own id", id.value));
             None
         }
         Some(id) => Some(id.value),
-        None => Some(format!("rule-{number}")),
+        None => {
+            let default = format!("rule-{number}");
+            if declared.contains(&default) {
+                let span = t.span();
+                ctx.error(&span, &t.name("id"), format!("missing: this rule's default id {default:?} is taken by another [[rule]]; expected an explicit `id`"));
+                None
+            } else {
+                Some(default)
+            }
+        }
     };
+    if let Some(id) = &id {
+        declared.push(id.clone());
+    }
     let globs = if t.has("sensors") {
         t.string_list(ctx, "sensors")
     } else {
@@ -52,9 +66,9 @@ fn rule(
             if !pattern.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-*?".contains(c)) {
                 ctx.error(&g.span, &t.name("sensors"), format!("expected sensor ids or globs ([a-z0-9_.-] with * and ?), found {pattern:?}"));
                 ok = false;
-            } else if !sensors.iter().any(|s| glob_match(pattern, &s.id)) {
-                let ids: Vec<&str> = sensors.iter().map(|s| s.id.as_str()).collect();
-                ctx.error(&g.span, &t.name("sensors"), format!("{pattern:?} matches no [[sensor]] id (sensors: {})", if ids.is_empty() { "none".to_string() } else { ids.join(", ") }));
+            } else if !sensors.iter().any(|s| glob_match(pattern, s)) {
+                let ids: Vec<&str> = sensors.iter().map(String::as_str).collect();
+                ctx.error(&g.span, &t.name("sensors"), format!("{pattern:?} matches no [[sensor]] id; expected an id or glob matching one of: {}", if ids.is_empty() { "(no sensors)".to_string() } else { ids.join(", ") }));
                 ok = false;
             }
         }
@@ -71,12 +85,12 @@ fn rule(
 
     if above.is_none() && below.is_none() && stale.is_none() && !(t.has("above") || t.has("below") || t.has("stale")) {
         let span = t.span();
-        ctx.error(&span, &t.name("above"), "a rule needs at least one of `above`, `below` or `stale`");
+        ctx.error(&span, &t.name("above"), "expected at least one of `above`, `below` or `stale` in a rule");
         ok = false;
     }
     if let (Some(a), Some(b)) = (&above, &below) {
         if a.value <= b.value {
-            ctx.error(&a.span, &t.name("above"), format!("`above` ({}) must be greater than `below` ({}): otherwise every value is an alert", a.value, b.value));
+            ctx.error(&a.span, &t.name("above"), format!("expected `above` ({}) greater than `below` ({}): otherwise every value is an alert", a.value, b.value));
             ok = false;
         }
     }
@@ -86,7 +100,7 @@ fn rule(
             ok = false;
         } else if let (Some(a), Some(b)) = (&above, &below) {
             if a.value - h.value <= b.value + h.value {
-                ctx.error(&h.span, &t.name("hysteresis"), format!("the band {} overlaps between `below` ({}) and `above` ({}): use less than half their distance", h.value, b.value, a.value));
+                ctx.error(&h.span, &t.name("hysteresis"), format!("expected less than half the distance between `below` ({}) and `above` ({}), found {}: the bands would overlap", b.value, a.value, h.value));
                 ok = false;
             }
         }

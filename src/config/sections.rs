@@ -74,7 +74,7 @@ fn secret(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, key: &'static str, file_key
     let file = t.string(ctx, file_key);
     match (inline, file) {
         (Some(_), Some(f)) => {
-            ctx.error(&f.span, &t.name(file_key), format!("give either `{key}` or `{file_key}`, not both"));
+            ctx.error(&f.span, &t.name(file_key), format!("expected either `{key}` or `{file_key}`, not both"));
             None
         }
         (Some(i), None) => Some(Secret::Inline(i.value)),
@@ -146,7 +146,7 @@ pub fn mqtt(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, gateway_id: &str) -> Op
     let client_key_file = t.string(ctx, "client_key_file").map(|c| PathBuf::from(c.value));
     if client_cert_file.is_some() != client_key_file.is_some() {
         let span = t.span();
-        ctx.error(&span, &t.name("client_key_file"), "give both `client_cert_file` and `client_key_file` for a client certificate, or neither");
+        ctx.error(&span, &t.name("client_key_file"), "expected both `client_cert_file` and `client_key_file` for a client certificate, or neither");
     }
     let client_id = t.string(ctx, "client_id").map_or_else(|| format!("edgetherm-{gateway_id}"), |c| c.value);
     let keep_alive = t.duration(ctx, "keep_alive").map_or(Duration::from_secs(60), |k| k.value);

@@ -13,30 +13,43 @@ const KINDS: &[&str] = &["w1", "hwmon", "thermal", "i2c", "mqtt", "sim"];
 pub const I2C_CHIPS: &[&str] = &["tmp102", "tmp117", "mcp9808", "sht3x", "sht4x", "bme280"];
 const MQTT_FORMATS: &[&str] = &["plain", "json", "tasmota", "zigbee2mqtt", "shelly", "esphome"];
 const SIM_PATTERNS: &[&str] = &["constant", "sine", "step", "points"];
+/// Keys of the sim patterns, accepted unread when `pattern` itself is invalid.
+const SIM_KEYS: &[&str] = &["value", "min", "max", "period", "from", "to", "at", "points", "cycle"];
+/// Keys of every kind, accepted unread when `kind` is missing or invalid
+/// (the real error is `kind`; reporting the rest as unknown would only be noise).
+const KIND_KEYS: &[&str] = &[
+    "device", "chip", "input", "zone", "bus", "address", "topic", "format", "field", "unit", "pattern", "value", "min",
+    "max", "period", "from", "to", "at", "points", "cycle",
+];
 
 /// True for a sensor id: `[a-z0-9_.-]+`.
 pub fn valid_sensor_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
 }
 
-pub fn sensors(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, have_mqtt: bool) -> Vec<SensorConfig> {
+/// The valid sensors, and every well-formed id declared (also those of sensors
+/// with other errors, so that duplicates and rules are checked against them
+/// instead of cascading into more errors).
+pub fn sensors(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, have_mqtt: bool) -> (Vec<SensorConfig>, Vec<String>) {
     let mut out: Vec<SensorConfig> = Vec::new();
+    let mut declared: Vec<String> = Vec::new();
     for mut t in top.tables(ctx, "sensor", "[[sensor]]") {
-        if let Some(s) = sensor(ctx, &mut t, have_mqtt, &out) {
+        if let Some(s) = sensor(ctx, &mut t, have_mqtt, &mut declared) {
             out.push(s);
         }
         t.finish(ctx, "this [[sensor]] (keys depend on `kind`)");
     }
-    out
+    (out, declared)
 }
 
-fn sensor(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, have_mqtt: bool, earlier: &[SensorConfig]) -> Option<SensorConfig> {
+fn sensor(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, have_mqtt: bool, declared: &mut Vec<String>) -> Option<SensorConfig> {
     let id = t.required_string(ctx, "id", "a stable sensor id like \"rack1-inlet\" ([a-z0-9_.-]+)");
     let id = id.and_then(|id| {
-        if earlier.iter().any(|s| s.id == id.value) {
-            ctx.error(&id.span, &t.name("id"), format!("duplicate sensor id {:?}: each [[sensor]] needs its own id", id.value));
+        if declared.contains(&id.value) {
+            ctx.error(&id.span, &t.name("id"), format!("duplicate sensor id {:?}: expected each [[sensor]] to have its own id", id.value));
             None
         } else if valid_sensor_id(&id.value) {
+            declared.push(id.value.clone());
             Some(id)
         } else {
             ctx.error(&id.span, &t.name("id"), format!("expected lower-case letters, digits, '_', '.' or '-' (at most 64), found {:?}", id.value));
@@ -55,9 +68,13 @@ fn sensor(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, have_mqtt: bool, earlier: &
     if !t.has("kind") {
         let span = t.span();
         ctx.error(&span, &t.name("kind"), format!("missing: the sensor kind, one of {}", super::walker::quoted_list(KINDS)));
+        KIND_KEYS.iter().for_each(|k| _ = t.has(k));
         return None;
     }
-    let kind = t.choice(ctx, "kind", KINDS)?;
+    let Some(kind) = t.choice(ctx, "kind", KINDS) else {
+        KIND_KEYS.iter().for_each(|k| _ = t.has(k));
+        return None;
+    };
     let source = match kind.value.as_str() {
         "w1" => t
             .required_string(ctx, "device", "the w1 device id, e.g. \"28-0316a2791bff\" (see `edgetherm scan`)")
@@ -90,7 +107,7 @@ fn sensor(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, have_mqtt: bool, earlier: &
         }
         "mqtt" => {
             if !have_mqtt {
-                ctx.error(&kind.span, &t.name("kind"), "an mqtt sensor needs an [mqtt] section naming the broker");
+                ctx.error(&kind.span, &t.name("kind"), "expected an [mqtt] section naming the broker: mqtt sensors read from it");
             }
             let topic = t.required_string(ctx, "topic", "the MQTT topic, e.g. \"zigbee2mqtt/freezer\"");
             let format = t.choice(ctx, "format", MQTT_FORMATS).map_or_else(|| "plain".to_string(), |f| f.value);
@@ -122,7 +139,15 @@ fn default_i2c_address(chip: &str) -> u8 {
 }
 
 fn sim(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>) -> Option<SimPattern> {
-    let pattern = t.choice(ctx, "pattern", SIM_PATTERNS).map_or_else(|| "constant".to_string(), |p| p.value);
+    let pattern = match t.choice(ctx, "pattern", SIM_PATTERNS) {
+        Some(p) => p.value,
+        None if t.has("pattern") => {
+            // Already reported; the other keys cannot be checked against an unknown pattern.
+            SIM_KEYS.iter().for_each(|k| _ = t.has(k));
+            return None;
+        }
+        None => "constant".to_string(),
+    };
     let need = |t: &mut Fields<'_, '_>, ctx: &mut Ctx<'_>, key: &'static str| {
         if !t.has(key) {
             let span = t.span();

@@ -72,10 +72,11 @@ pub fn parse_size(text: &str) -> Option<u64> {
     (bytes.is_finite() && bytes < 1e18).then_some(bytes.round() as u64)
 }
 
-/// Formats a duration the way the config writes it (largest exact unit).
+/// Formats a duration the way the config writes it (largest exact unit up to
+/// days: a week shows as "7d", as the docs write retention).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis() as u64;
-    for (unit, size) in [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
         if ms >= size && ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }
@@ -127,9 +128,10 @@ mod tests {
 
     #[test]
     fn formatting_round_trips() {
-        for s in ["10s", "5m", "7d", "2h", "250ms", "1w"] {
+        for s in ["10s", "5m", "7d", "2h", "250ms", "14d"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
+        assert_eq!(format_duration(parse_duration("1w").unwrap()), "7d");
         assert_eq!(format_size(256 << 20), "256MiB");
     }
 }

@@ -67,7 +67,8 @@ pub struct Fields<'t, 'i> {
 fn describe(v: &DeValue<'_>) -> String {
     match v {
         DeValue::String(s) => format!("the string {:?}", s.as_ref()),
-        DeValue::Integer(i) => format!("the integer {}", i.as_str()),
+        // Display keeps the radix prefix: `0x78`, not `78`.
+        DeValue::Integer(i) => format!("the integer {i}"),
         DeValue::Float(f) => format!("the number {}", f.as_str()),
         DeValue::Boolean(b) => format!("{b}"),
         DeValue::Datetime(d) => format!("the date {d}"),
@@ -204,7 +205,11 @@ impl<'t, 'i> Fields<'t, 'i> {
     pub fn table(&mut self, ctx: &mut Ctx<'_>, key: &'static str) -> Option<Fields<'t, 'i>> {
         let v = self.raw(key)?;
         match v.get_ref() {
-            DeValue::Table(t) => Some(Fields::new(t, v.span(), format!("{}{key}.", self.prefix))),
+            DeValue::Table(t) => {
+                // Top-level tables are named the way the file writes them: `[agent] data_dir`.
+                let prefix = if self.prefix.is_empty() { format!("[{key}] ") } else { format!("{}{key}.", self.prefix) };
+                Some(Fields::new(t, v.span(), prefix))
+            }
             other => {
                 let found = describe(other);
                 ctx.error(&v.span(), &self.name(key), format!("expected a table, found {found}"));
@@ -271,7 +276,9 @@ fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (edit_distance(key, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        // About one edit in three characters: `intervall` -> `interval`, but
+        // not `min` -> `kind` or `id`, which would only confuse.
+        .filter(|(d, k)| *d <= (k.len() / 3).clamp(1, 3))
         .min()
         .map(|(_, k)| k)
 }
@@ -306,5 +313,7 @@ mod tests {
     fn suggestions() {
         assert_eq!(closest("intervall", &["interval", "id"]), Some("interval"));
         assert_eq!(closest("zzz", &["interval", "id"]), None);
+        assert_eq!(closest("min", &["interval", "id", "kind"]), None);
+        assert_eq!(closest("devcie", &["device", "id"]), Some("device"));
     }
 }

@@ -1,0 +1,120 @@
+//! `status`, `history` and `test-alert`: questions for the running agent.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::config::units::parse_duration;
+use crate::config::Config;
+use crate::control::{self, AskError, HistoryRow, Reply, Request, StatusReport};
+use crate::reading::Wall;
+use crate::store::{Store, StoreOptions};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("edgetherm: {msg}");
+    ExitCode::FAILURE
+}
+
+/// `edgetherm status`.
+pub fn status(cfg: &Config, json: bool) -> ExitCode {
+    match control::ask(&cfg.agent.data_dir, &Request::Status, TIMEOUT) {
+        Ok(Reply::Status(s)) if json => {
+            println!("{}", serde_json::to_string_pretty(&s).expect("serialises"));
+            ExitCode::SUCCESS
+        }
+        Ok(Reply::Status(s)) => {
+            print!("{}", render_status(&s));
+            ExitCode::SUCCESS
+        }
+        Ok(Reply::Error { message }) => fail(message),
+        Ok(other) => fail(format!("unexpected answer: {other:?}")),
+        Err(e) => fail(e),
+    }
+}
+
+fn age(s: Option<u64>) -> String {
+    s.map_or_else(|| "-".into(), |a| format!("{a}s ago"))
+}
+
+/// The status table.
+pub fn render_status(s: &StatusReport) -> String {
+    let mut out = format!(
+        "gateway {}{} — edgetherm {} up {}s, clock {}\n",
+        s.gateway,
+        s.site.as_ref().map(|x| format!(" ({x})")).unwrap_or_default(),
+        s.version,
+        s.uptime_s,
+        if s.clock_synced { "synced" } else { "NOT synced (stamps estimated)" }
+    );
+    out += &format!("\n{:<22} {:<8} {:>10} {:>10}  {}\n", "SENSOR", "KIND", "VALUE", "AGE", "NOTE");
+    for x in &s.sensors {
+        let value = x.value.map_or_else(|| "-".into(), |v| format!("{v:.2} °C"));
+        let note = x.note.clone().or_else(|| x.fault.as_ref().map(|f| format!("fault: {f}"))).unwrap_or_default();
+        out += &format!("{:<22} {:<8} {:>10} {:>10}  {}\n", x.id, x.kind, value, age(x.age_s), note);
+    }
+    out += &format!("\n{:<22} {:<22} {:<14} {}\n", "RULE", "SENSOR", "STATE", "SINCE");
+    for a in &s.alerts {
+        out += &format!("{:<22} {:<22} {:<14} {}\n", a.rule, a.sensor, a.state, a.since.as_deref().unwrap_or(""));
+    }
+    out += &format!(
+        "\noutbox {} event(s); delivery: {}\nstore {} ({} bytes); dropped: {} expired, {} for space; store errors: {}\n",
+        s.outbox, s.delivery, s.store_path, s.store_bytes, s.dropped_expired, s.dropped_for_space, s.store_errors
+    );
+    out
+}
+
+/// `edgetherm history SENSOR --since D`.
+pub fn history(cfg: &Config, sensor: &str, since: &str, limit: usize, json: bool) -> ExitCode {
+    let Some(back) = parse_duration(since) else {
+        return fail(format!("--since {since:?}: expected a duration like \"30m\", \"1h\" or \"7d\""));
+    };
+    if cfg.sensor(sensor).is_none() {
+        let ids: Vec<&str> = cfg.sensors.iter().map(|s| s.id.as_str()).collect();
+        eprintln!("edgetherm: note: {sensor:?} is not a sensor in {} (sensors: {}); showing stored readings anyway", cfg.path.display(), ids.join(", "));
+    }
+    let since_ms = Wall::system_now().ms - back.as_millis() as i64;
+    let req = Request::History { sensor: sensor.to_string(), since_ms, limit };
+    let rows = match control::ask(&cfg.agent.data_dir, &req, TIMEOUT) {
+        Ok(Reply::History { rows }) => rows,
+        Ok(Reply::Error { message }) => return fail(message),
+        Ok(other) => return fail(format!("unexpected answer: {other:?}")),
+        Err(AskError::NotRunning { .. }) => match Store::open_existing(&cfg.agent.data_dir, &StoreOptions::default()) {
+            Ok(store) => match store.readings_since(sensor, since_ms, limit) {
+                Ok(r) => r.iter().map(HistoryRow::from_stored).collect(),
+                Err(e) => return fail(e),
+            },
+            Err(e) => return fail(e),
+        },
+        Err(e) => return fail(e),
+    };
+    for r in &rows {
+        if json {
+            println!("{}", serde_json::to_string(r).expect("serialises"));
+        } else {
+            let what = match (&r.value, &r.fault) {
+                (Some(v), _) => format!("{v:.3} °C"),
+                (None, Some(f)) => format!("fault: {f}"),
+                _ => "-".into(),
+            };
+            println!("{}{}  {}", r.at, if r.unsynced { " (estimated)" } else { "" }, what);
+        }
+    }
+    if rows.is_empty() && !json {
+        eprintln!("no readings of {sensor:?} in the last {since}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// `edgetherm test-alert`.
+pub fn test_alert(cfg: &Config) -> ExitCode {
+    match control::ask(&cfg.agent.data_dir, &Request::TestAlert, TIMEOUT) {
+        Ok(Reply::TestAlert { id, delivered_to }) => {
+            println!("test alert {id} sent: delivered to {delivered_to}");
+            ExitCode::SUCCESS
+        }
+        Ok(Reply::Error { message }) => fail(format!("the test alert did not get through: {message}")),
+        Ok(other) => fail(format!("unexpected answer: {other:?}")),
+        Err(e) => fail(format!("the test alert stopped before the agent: {e}")),
+    }
+}

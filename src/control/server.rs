@@ -1,0 +1,80 @@
+//! The agent's side of the control socket.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{HistoryRow, Reply, Request};
+use crate::store::Store;
+
+/// Requests the core loop must answer (it owns the engine and the last values).
+pub type CoreHandle = mpsc::Sender<(Request, oneshot::Sender<Reply>)>;
+
+/// Binds the socket (replacing a stale one left by a killed agent) and serves
+/// connections until the task is dropped. Fails if another agent answers there.
+pub async fn serve(path: PathBuf, store: Store, core: CoreHandle) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    if path.exists() {
+        if UnixStream::connect(&path).await.is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("another edgetherm agent is already running with this data_dir (it answers on {})", path.display()),
+            ));
+        }
+        std::fs::remove_file(&path)?;
+    }
+    let listener = UnixListener::bind(&path)?;
+    // Owner and group only: status shows sensor ids and alert states.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let store = store.clone();
+            let core = core.clone();
+            tokio::spawn(async move {
+                if let Err(e) = handle(stream, &store, &core).await {
+                    tracing::debug!(error = %e, "control connection ended with an error");
+                }
+            });
+        }
+    }))
+}
+
+async fn handle(stream: UnixStream, store: &Store, core: &CoreHandle) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    // A request is one short line; refuse to buffer more than 64 KiB.
+    let mut reader = tokio::io::AsyncReadExt::take(BufReader::new(read), 64 * 1024);
+    reader.read_line(&mut line).await?;
+    let reply = match serde_json::from_str::<Request>(line.trim()) {
+        Err(e) => Reply::Error { message: format!("bad control request: {e}") },
+        Ok(Request::History { sensor, since_ms, limit }) => history(store, &sensor, since_ms, limit),
+        Ok(req) => {
+            let (tx, rx) = oneshot::channel();
+            if core.send((req, tx)).await.is_err() {
+                Reply::Error { message: "the agent is shutting down".into() }
+            } else {
+                rx.await.unwrap_or(Reply::Error { message: "the agent did not answer".into() })
+            }
+        }
+    };
+    let mut body = serde_json::to_vec(&reply).map_err(std::io::Error::other)?;
+    body.push(b'\n');
+    write.write_all(&body).await?;
+    write.shutdown().await
+}
+
+/// Answers a history request from the store.
+pub fn history(store: &Store, sensor: &str, since_ms: i64, limit: usize) -> Reply {
+    match store.readings_since(sensor, since_ms, limit) {
+        Ok(rows) => Reply::History { rows: rows.iter().map(HistoryRow::from_stored).collect() },
+        Err(e) => Reply::Error { message: e.to_string() },
+    }
+}
+
+/// Removes the socket file at shutdown.
+pub fn remove_socket(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}

@@ -1,0 +1,310 @@
+//! The core loop: owns the engine, the clock and the last values; stamps and
+//! stores readings, evaluates rules, commits events, answers the control socket.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use edgetherm_proto::{Event, EventKind, Severity};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::MissedTickBehavior;
+
+use super::poller::Raw;
+use super::{RunError, MAINTENANCE};
+use crate::clock::{Clock, ClockChange};
+use crate::config::Config;
+use crate::control::{Reply, Request, SensorStatus, StatusReport};
+use crate::outbox;
+use crate::reading::{Fault, Mono, MonoClock, Reading, Wall};
+use crate::rules::{human_ms, Engine, Output};
+use crate::store::{Opened, Store};
+
+/// The last thing each sensor said.
+#[derive(Debug, Default, Clone)]
+struct Last {
+    value: Option<(f64, Mono)>,
+    fault: Option<Fault>,
+}
+
+/// The agent's core state.
+pub struct Core {
+    cfg: Config,
+    store: Store,
+    clock: Clock,
+    engine: Engine,
+    opened: Opened,
+    last: HashMap<String, Last>,
+    notes: HashMap<String, String>,
+    /// Outputs that could not be saved yet (disk full, I/O error): retried every tick.
+    unsaved: Vec<Output>,
+    dropped_expired: u64,
+    dropped_for_space: u64,
+    store_errors: u64,
+}
+
+impl Core {
+    /// Builds the core; `notes` explain sensors that are not polled.
+    pub fn new(cfg: Config, store: Store, mono: MonoClock, opened: Opened, notes: Vec<(String, String)>) -> Core {
+        let mut clock = Clock::new(mono, store.last_wall_ms());
+        let (now, _, _) = clock.now();
+        let engine = Engine::new(&cfg.rules, &cfg.sensors, now);
+        Core {
+            cfg,
+            store,
+            clock,
+            engine,
+            opened,
+            last: HashMap::new(),
+            notes: notes.into_iter().collect(),
+            unsaved: Vec::new(),
+            dropped_expired: 0,
+            dropped_for_space: 0,
+            store_errors: 0,
+        }
+    }
+
+    fn now(&mut self) -> (Mono, Wall) {
+        let (mono, wall, change) = self.clock.now();
+        report_clock(change);
+        (mono, wall)
+    }
+
+    /// Restores alert state, reports a recovered store, logs what the last run left unlogged.
+    pub fn start(&mut self) -> Result<(), RunError> {
+        let (now, wall) = self.now();
+        let saved = self.store.alert_states()?;
+        let restored = saved.len();
+        let out = self.engine.restore(saved, now, wall);
+        if restored > 0 {
+            tracing::info!(states = restored, "restored alert state from the store");
+        }
+        self.save(out);
+        if let Opened::Recovered { moved_to, reason } = &self.opened {
+            let mut e = agent_event(EventKind::AgentFault, Severity::Warning, wall);
+            e.detail = Some(format!(
+                "the local store was damaged and has been replaced by a fresh one; the old one is at {} ({reason}). Alert state and readings from before are not in the new store.",
+                moved_to.display()
+            ));
+            self.save(Output { events: vec![e], states: Vec::new() });
+        }
+        self.deliver();
+        Ok(())
+    }
+
+    /// Runs until a shutdown signal, then returns.
+    pub async fn run(&mut self, mut readings: mpsc::Receiver<Raw>, mut requests: mpsc::Receiver<(Request, oneshot::Sender<Reply>)>) -> Result<(), RunError> {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut flush = tokio::time::interval(self.cfg.buffer.flush_interval);
+        flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut maintain = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(30), MAINTENANCE);
+        maintain.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let watchdog = sd_notify::watchdog_enabled();
+        let mut pet = tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| (w / 2).max(Duration::from_millis(500))));
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        loop {
+            tokio::select! {
+                Some(raw) = readings.recv() => self.on_raw(raw),
+                Some((req, reply)) = requests.recv() => { let _ = reply.send(self.answer(req)); }
+                _ = tick.tick() => {
+                    let (now, wall) = self.now();
+                    let out = self.engine.on_tick(now, wall);
+                    self.save(out);
+                    self.deliver();
+                }
+                _ = flush.tick() => self.flush(),
+                _ = maintain.tick() => self.maintain(),
+                _ = pet.tick(), if watchdog.is_some() => { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); }
+                _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted: stopping"); break; }
+                _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_raw(&mut self, raw: Raw) {
+        let (mono, wall, change) = self.clock.stamp(raw.mono, raw.system_ms);
+        report_clock(change);
+        let r = Reading { sensor: raw.sensor, mono, wall, value: raw.value };
+        if let Err(e) = self.store.append_reading(&r) {
+            self.store_errors += 1;
+            if self.store_errors.is_power_of_two() {
+                tracing::error!(error = %e, count = self.store_errors, "cannot store readings (disk full or failing?); rules keep running");
+            }
+        }
+        let last = self.last.entry(r.sensor.clone()).or_default();
+        match &r.value {
+            Ok(v) => {
+                last.value = Some((*v, mono));
+                last.fault = None;
+                tracing::debug!(sensor = %r.sensor, value = v, "reading");
+            }
+            Err(f) => {
+                last.fault = Some(f.clone());
+                tracing::debug!(sensor = %r.sensor, fault = %f, "faulty reading");
+            }
+        }
+        let out = self.engine.on_reading(&r);
+        if !out.is_empty() {
+            self.save(out);
+            self.deliver();
+        }
+    }
+
+    /// Saves state changes and events durably; on failure keeps them and retries.
+    fn save(&mut self, out: Output) {
+        if !out.is_empty() {
+            self.unsaved.push(out);
+        }
+        while let Some(next) = self.unsaved.first() {
+            let result = tokio::task::block_in_place(|| self.store.commit(&next.states, &next.events));
+            match result {
+                Ok(_) => {
+                    self.unsaved.remove(0);
+                }
+                Err(e) => {
+                    for ev in self.unsaved.iter().flat_map(|o| &o.events) {
+                        tracing::error!(id = %ev.id, event = ev.kind.as_str(), sensor = ev.sensor.as_deref().unwrap_or(""), "alert event not yet saved: {e}; retrying every second");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Logs the outbox; without a relay the log is its destination.
+    fn deliver(&mut self) {
+        let remove = self.cfg.relay.is_none();
+        if let Err(e) = tokio::task::block_in_place(|| outbox::drain_to_log(&self.store, remove)) {
+            tracing::error!(error = %e, "cannot read the outbox; will retry");
+        }
+    }
+
+    fn flush(&mut self) {
+        let wall = self.clock.now().1;
+        let store = &self.store;
+        let result = tokio::task::block_in_place(|| {
+            if !wall.unsynced {
+                store.note_wall_ms(wall.ms)?;
+            }
+            store.flush()
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "flushing readings failed");
+        }
+    }
+
+    fn maintain(&mut self) {
+        let (_, wall) = self.now();
+        // Never expire readings on an untrusted clock: 1970 would keep
+        // everything, a clock in the future would delete everything.
+        let now = (!wall.unsynced).then_some(wall.ms);
+        let b = &self.cfg.buffer;
+        let result = tokio::task::block_in_place(|| self.store.trim(now, b.retention.as_millis() as i64, b.max_disk));
+        match result {
+            Ok(t) => {
+                self.dropped_expired += t.expired;
+                self.dropped_for_space += t.for_space;
+                if t.expired > 0 {
+                    tracing::info!(count = t.expired, retention = %human_ms(b.retention.as_millis() as u64), "dropped readings past retention");
+                }
+                if t.for_space > 0 {
+                    tracing::warn!(count = t.for_space, max_disk = b.max_disk, size = self.store.size_on_disk(), "store over max_disk: dropped the oldest readings (alert events are kept)");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "store maintenance failed"),
+        }
+    }
+
+    fn answer(&mut self, req: Request) -> Reply {
+        match req {
+            Request::Status => Reply::Status(self.status()),
+            Request::TestAlert => {
+                let (_, wall) = self.now();
+                let mut e = agent_event(EventKind::Test, Severity::Info, wall);
+                e.detail = Some(format!("test alert from gateway {} (edgetherm test-alert): if you read this, alerts reach you", self.cfg.agent.gateway_id));
+                let id = e.id.clone();
+                self.save(Output { events: vec![e], states: Vec::new() });
+                if !self.unsaved.is_empty() {
+                    return Reply::Error { message: "the test event could not be saved to the store (see the agent's log)".into() };
+                }
+                self.deliver();
+                let delivered_to = if self.cfg.relay.is_some() {
+                    "the agent's log; it waits in the outbox because this version has no relay uplink yet".to_string()
+                } else {
+                    "the agent's log (no [relay] configured)".to_string()
+                };
+                Reply::TestAlert { id, delivered_to }
+            }
+            Request::History { .. } => Reply::Error { message: "history is answered by the socket server".into() },
+        }
+    }
+
+    fn status(&mut self) -> StatusReport {
+        let (now, _) = self.now();
+        let sensors = self
+            .cfg
+            .sensors
+            .iter()
+            .map(|s| {
+                let last = self.last.get(&s.id).cloned().unwrap_or_default();
+                SensorStatus {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    kind: s.source.kind().to_string(),
+                    value: last.value.map(|(v, _)| v),
+                    age_s: last.value.map(|(_, at)| now.since(at) / 1000),
+                    fault: last.fault.map(|f| f.to_string()),
+                    note: self.notes.get(&s.id).cloned(),
+                }
+            })
+            .collect();
+        StatusReport {
+            gateway: self.cfg.agent.gateway_id.clone(),
+            site: self.cfg.agent.site.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_s: self.clock.mono().uptime_ms() / 1000,
+            clock_synced: self.clock.is_synced(),
+            sensors,
+            alerts: self.engine.status(),
+            outbox: self.store.outbox_len() as u64,
+            delivery: if self.cfg.relay.is_some() { "log; relay uplink not built yet (events kept in the outbox)".into() } else { "log (no [relay] configured)".into() },
+            store_path: self.store.path().display().to_string(),
+            store_bytes: self.store.size_on_disk(),
+            dropped_expired: self.dropped_expired,
+            dropped_for_space: self.dropped_for_space,
+            store_errors: self.store_errors,
+        }
+    }
+}
+
+fn agent_event(kind: EventKind, severity: Severity, wall: Wall) -> Event {
+    Event {
+        id: ulid::Ulid::new().to_string(),
+        kind,
+        alert: None,
+        rule: None,
+        sensor: None,
+        sensor_name: None,
+        severity,
+        value: None,
+        threshold: None,
+        direction: None,
+        since: None,
+        at: wall.rfc3339(),
+        detail: None,
+        clock_unsynced: wall.unsynced,
+    }
+}
+
+fn report_clock(change: Option<ClockChange>) {
+    match change {
+        Some(ClockChange::Unsynced { system_ms, floor_ms }) => tracing::warn!(
+            system = %Wall { ms: system_ms, unsynced: true }.rfc3339(),
+            floor = %Wall { ms: floor_ms, unsynced: false }.rfc3339(),
+            "the system clock is behind the last known time (no RTC / NTP not synced yet?): reading stamps are estimated and flagged until it syncs"
+        ),
+        Some(ClockChange::Synced { jump_ms }) => tracing::info!(jump_ms, "the system clock is synchronised again; stamps are exact from now on"),
+        Some(ClockChange::Jumped { jump_ms }) => tracing::warn!(jump_ms, "the system clock jumped; alert timing is unaffected (it uses the monotonic clock)"),
+        None => {}
+    }
+}

@@ -1,0 +1,72 @@
+//! One task per polled sensor: each on its own interval, each read on a
+//! blocking thread, so a slow or hung sensor never delays another.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use crate::reading::{Fault, Mono, MonoClock, Wall};
+use crate::sources::Probe;
+
+/// A reading before the core stamps it with a checked wall clock.
+#[derive(Debug)]
+pub struct Raw {
+    /// Sensor id.
+    pub sensor: String,
+    /// Monotonic time of the read.
+    pub mono: Mono,
+    /// System clock at the read (ms), checked later by `clock::Clock`.
+    pub system_ms: i64,
+    /// The result.
+    pub value: Result<f64, Fault>,
+}
+
+/// How long one read may take before it counts as a timeout fault.
+fn read_timeout(interval: Duration) -> Duration {
+    interval.clamp(Duration::from_secs(2), Duration::from_secs(30))
+}
+
+/// Polls `probe` every `interval` until the receiver goes away.
+pub async fn poll(sensor: String, interval: Duration, mut probe: Box<dyn Probe>, mono: MonoClock, tx: mpsc::Sender<Raw>) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = mono.now();
+        let system_ms = Wall::system_now().ms;
+        let mut job = tokio::task::spawn_blocking(move || {
+            let value = probe.read(now);
+            (probe, value)
+        });
+        let value = match tokio::time::timeout(read_timeout(interval), &mut job).await {
+            Ok(Ok((p, value))) => {
+                probe = p;
+                value
+            }
+            Ok(Err(panicked)) => {
+                tracing::error!(sensor = %sensor, error = %panicked, "sensor read panicked; this sensor is no longer polled (a bug: please report it)");
+                let _ = tx.send(Raw { sensor, mono: now, system_ms, value: Err(Fault::Io("the sensor driver crashed".into())) }).await;
+                return;
+            }
+            Err(_) => {
+                // Report the timeout now; the hung read still owns the probe,
+                // so wait for it before the next one (never two reads at once).
+                let raw = Raw { sensor: sensor.clone(), mono: now, system_ms, value: Err(Fault::Timeout) };
+                if tx.send(raw).await.is_err() {
+                    return;
+                }
+                match job.await {
+                    Ok((p, _late)) => {
+                        probe = p;
+                        continue;
+                    }
+                    Err(_) => return,
+                }
+            }
+        };
+        if tx.send(Raw { sensor: sensor.clone(), mono: now, system_ms, value }).await.is_err() {
+            return;
+        }
+    }
+}
