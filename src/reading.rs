@@ -54,9 +54,9 @@ impl Wall {
 /// Why a sensor produced no temperature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// The DS18B20 scratchpad CRC did not match (`crc=.. NO`).
+    /// The sensor's answer failed its CRC (DS18B20 `crc=.. NO`, Sensirion CRC-8).
     Crc,
-    /// 85.0 °C on a first read: the DS18B20 power-on value, not a measurement.
+    /// 85.0 °C as a first read or a sudden jump: the DS18B20 power-on value, not a measurement.
     PowerOn,
     /// -127 °C, all-zero or all-ones scratchpad: the sensor is not answering.
     Disconnected,
@@ -118,7 +118,7 @@ impl Fault {
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fault::Crc => f.write_str("CRC mismatch in the sensor's answer (noise or a loose wire on the 1-Wire bus)"),
+            Fault::Crc => f.write_str("CRC mismatch in the sensor's answer (electrical noise or a loose wire on its bus)"),
             Fault::PowerOn => f.write_str("85.0 °C power-on value before a first conversion (sensor reset or brown-out)"),
             Fault::Disconnected => f.write_str("sensor not answering (-127 °C / empty scratchpad): check wiring and pull-up"),
             Fault::Missing(d) => write!(f, "sensor not found: {d}"),

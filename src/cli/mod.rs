@@ -38,11 +38,15 @@ reported (not just the first) as file:line:column: key: what was expected. Exit 
     },
     /// Find the temperature sensors on this machine and print a ready [[sensor]] snippet.
     #[command(long_about = "Find the temperature sensors on this machine — 1-Wire devices (w1_therm), hwmon inputs \
-and thermal zones under /sys — with their current values, then print [[sensor]] blocks ready to paste into the config.")]
+and thermal zones under /sys, and with --i2c the supported I2C chips at their usual addresses (identified by \
+read-only registers) — with their current values, then print [[sensor]] blocks ready to paste into the config.")]
     Scan {
         /// Where /sys is found (for testing against a copy)
         #[arg(long, value_name = "DIR", default_value = "/")]
         sysfs_root: PathBuf,
+        /// Also probe this I2C bus at the supported chips' addresses (read-only), e.g. /dev/i2c-1
+        #[arg(long, value_name = "DEV")]
+        i2c: Vec<PathBuf>,
     },
     /// Ask the running agent: last values, alert states, outbox depth.
     #[command(long_about = "Ask the running agent (over the control socket in its data_dir) for each sensor's last \
@@ -81,7 +85,7 @@ pub fn main(cli: Cli) -> ExitCode {
             let path = config::resolve_path(path.as_deref().or(cli.config.as_deref()));
             check::check_config(&path)
         }
-        Command::Scan { sysfs_root } => scan::scan(&sysfs_root),
+        Command::Scan { sysfs_root, i2c } => scan::scan(&sysfs_root, &i2c),
         Command::Run => {
             let Some(cfg) = load(cli.config) else { return ExitCode::from(2) };
             init_logging(cfg.agent.log_level.as_deref());

@@ -32,9 +32,7 @@ pub fn open(cfg: &SensorConfig, sysfs_root: &Path) -> Option<Box<dyn Probe>> {
             Some(Box::new(thermal::ThermalProbe::new(sysfs_root, zone)))
         }
         SensorSource::Sim(pattern) => Some(Box::new(sim::SimProbe::new(pattern.clone()))),
-        // i2c is wired in separately (src/sources/i2c.rs, its own engineer);
-        // keep this arm until that module is hooked up here.
-        SensorSource::I2c { .. } => None,
+        SensorSource::I2c { bus, chip, address } => Some(i2c::open(bus, chip, *address)),
         // mqtt sensors push readings; nothing to poll.
         SensorSource::Mqtt { .. } => None,
     }
@@ -195,7 +193,7 @@ mod tests {
             chip: "tmp102".into(),
             address: 0x48,
         };
-        assert!(open(&cfg(i2c), root).is_none());
+        assert!(open(&cfg(i2c), root).is_some(), "i2c is polled (the bus opens lazily)");
         let mqtt = SensorSource::Mqtt {
             topic: "t".into(),
             format: "plain".into(),

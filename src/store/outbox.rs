@@ -34,7 +34,8 @@ impl Store {
                 }
                 let mut seqs = Vec::with_capacity(encoded.len());
                 for body in &encoded {
-                    let seq = outbox.generate_id()?;
+                    // Sequence numbers start at 1: 0 means "nothing logged yet".
+                    let seq = outbox.generate_id()? + 1;
                     outbox.insert(&seq.to_be_bytes(), body.as_slice())?;
                     seqs.push(seq);
                 }
