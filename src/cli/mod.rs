@@ -80,6 +80,15 @@ alerts (store, outbox, log, and the relay once configured), and report where it 
 
 /// Runs the parsed command line and returns the exit status.
 pub fn main(cli: Cli) -> ExitCode {
+    if !matches!(cli.command, Command::Run) {
+        // One-shot commands piped into `head` should end quietly, not panic on
+        // EPIPE. The service keeps Rust's default (SIGPIPE ignored) so a closed
+        // log pipe can never kill it.
+        // SAFETY: called before any thread exists; resets one signal disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::CheckConfig { path } => {
             let path = config::resolve_path(path.as_deref().or(cli.config.as_deref()));

@@ -30,7 +30,15 @@ pub async fn serve(path: PathBuf, store: Store, core: CoreHandle) -> std::io::Re
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
     Ok(tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "control socket: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
             let store = store.clone();
             let core = core.clone();
             tokio::spawn(async move {
@@ -50,7 +58,13 @@ async fn handle(stream: UnixStream, store: &Store, core: &CoreHandle) -> std::io
     reader.read_line(&mut line).await?;
     let reply = match serde_json::from_str::<Request>(line.trim()) {
         Err(e) => Reply::Error { message: format!("bad control request: {e}") },
-        Ok(Request::History { sensor, since_ms, limit }) => history(store, &sensor, since_ms, limit),
+        Ok(Request::History { sensor, since_ms, limit }) => {
+            let store = store.clone();
+            // A long range scan must not hold up an async worker.
+            tokio::task::spawn_blocking(move || history(&store, &sensor, since_ms, limit))
+                .await
+                .unwrap_or(Reply::Error { message: "history query failed".into() })
+        }
         Ok(req) => {
             let (tx, rx) = oneshot::channel();
             if core.send((req, tx)).await.is_err() {
