@@ -30,13 +30,16 @@ pub fn fixture_sysfs() -> PathBuf {
 /// Copies a directory tree (files and directories only).
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
-    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("read_dir {}: {e}", from.display())) {
+    for entry in
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("read_dir {}: {e}", from.display()))
+    {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
             copy_tree(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
         }
     }
 }
@@ -44,7 +47,10 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// Writes `body` to `path` atomically (temp file + rename), so a concurrent
 /// reader never sees a half-written sysfs attribute.
 pub fn write_atomic(path: &Path, body: &str) {
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().unwrap().to_string_lossy()
+    ));
     std::fs::write(&tmp, body).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
@@ -66,14 +72,20 @@ impl Setup {
     /// Writes a config with an `[agent]` section (gateway `e2e`, data_dir in
     /// the temp dir, `sysfs_root` if given) followed by `body`.
     pub fn new(sysfs_root: Option<&Path>, body: &str) -> Setup {
-        let dir = tempfile::Builder::new().prefix("edgetherm-e2e-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("edgetherm-e2e-")
+            .tempdir()
+            .unwrap();
         Setup::in_dir(dir, sysfs_root, body)
     }
 
     /// Like `new`, in an existing temp dir (e.g. one holding a sysfs copy).
     pub fn in_dir(dir: tempfile::TempDir, sysfs_root: Option<&Path>, body: &str) -> Setup {
         let data_dir = dir.path().join("data");
-        let mut text = format!("[agent]\ngateway_id = \"e2e\"\ndata_dir = '{}'\n", data_dir.display());
+        let mut text = format!(
+            "[agent]\ngateway_id = \"e2e\"\ndata_dir = '{}'\n",
+            data_dir.display()
+        );
         if let Some(root) = sysfs_root {
             text += &format!("sysfs_root = '{}'\n", root.display());
         }
@@ -81,7 +93,11 @@ impl Setup {
         text += body;
         let config = dir.path().join("edgetherm.toml");
         std::fs::write(&config, text).unwrap();
-        Setup { dir, config, data_dir }
+        Setup {
+            dir,
+            config,
+            data_dir,
+        }
     }
 
     /// Runs `edgetherm <args> -c <config>`.
@@ -96,20 +112,36 @@ impl Setup {
     pub fn status(&self) -> serde_json::Value {
         let out = self.cli(&["status", "--json"]);
         assert_eq!(out.code, Some(0), "status failed: {out:?}");
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", out.stdout))
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", out.stdout))
     }
 
-    /// Polls `status --json` until `ok` holds for it; panics with the last
-    /// answer after `PATIENCE`.
-    pub fn wait_status(&self, what: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    /// Polls `status --json` until it answers and `ok` holds for the answer;
+    /// panics with the last answer after `PATIENCE`.
+    pub fn wait_status(
+        &self,
+        what: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let s = self.status();
-            if ok(&s) {
-                return s;
+            // Until the agent has bound its socket, status says none runs.
+            let out = self.cli(&["status", "--json"]);
+            let s = if out.code == Some(0) {
+                serde_json::from_str(&out.stdout).ok()
+            } else {
+                None
+            };
+            if let Some(s) = &s {
+                if ok(s) {
+                    return s.clone();
+                }
             }
             if Instant::now() > deadline {
-                panic!("status never showed {what}; last answer:\n{s:#}");
+                match s {
+                    Some(s) => panic!("status never showed {what}; last answer:\n{s:#}"),
+                    None => panic!("status never showed {what}; last call: {out:?}"),
+                }
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -122,7 +154,10 @@ impl Setup {
         out.stdout
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("history line is not JSON ({e}): {l}")))
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("history line is not JSON ({e}): {l}"))
+            })
             .collect()
     }
 
@@ -161,11 +196,18 @@ pub fn cli(args: &[&str]) -> CliOutput {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("`edgetherm {}` did not finish within {PATIENCE:?}", args.join(" "));
+            panic!(
+                "`edgetherm {}` did not finish within {PATIENCE:?}",
+                args.join(" ")
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    CliOutput { code: status.code(), stdout: out.join().unwrap(), stderr: err.join().unwrap() }
+    CliOutput {
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }
 
 fn drain(mut r: impl Read + Send + 'static) -> JoinHandle<String> {
@@ -214,7 +256,13 @@ impl Agent {
                 sink.lock().unwrap().push(line);
             }
         });
-        Agent { child, lines, reader: Some(reader), started, exited: None }
+        Agent {
+            child,
+            lines,
+            reader: Some(reader),
+            started,
+            exited: None,
+        }
     }
 
     /// The process id.
@@ -229,7 +277,10 @@ impl Agent {
 
     /// Every alert event logged so far.
     pub fn events(&self) -> Vec<EventLine> {
-        self.lines().iter().filter_map(|l| EventLine::parse(l)).collect()
+        self.lines()
+            .iter()
+            .filter_map(|l| EventLine::parse(l))
+            .collect()
     }
 
     /// The log so far, for failure messages.
@@ -254,7 +305,10 @@ impl Agent {
                 if let Some(l) = self.lines().into_iter().find(|l| pred(l)) {
                     return l;
                 }
-                panic!("the agent exited ({st}) before logging {what}; log:\n{}", self.log());
+                panic!(
+                    "the agent exited ({st}) before logging {what}; log:\n{}",
+                    self.log()
+                );
             }
             if Instant::now() > deadline {
                 panic!("no {what} within {PATIENCE:?}; log:\n{}", self.log());
@@ -291,7 +345,10 @@ impl Agent {
         if let Some(st) = self.exited {
             return st;
         }
-        let sent = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("run kill");
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
         assert!(sent.success(), "kill -TERM failed");
         let deadline = Instant::now() + PATIENCE;
         let st = loop {
@@ -300,7 +357,10 @@ impl Agent {
             }
             if Instant::now() > deadline {
                 self.kill();
-                panic!("the agent did not stop within {PATIENCE:?} of SIGTERM; log:\n{}", self.log());
+                panic!(
+                    "the agent did not stop within {PATIENCE:?} of SIGTERM; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(25));
         };
@@ -340,7 +400,9 @@ impl EventLine {
         let ts = words.next()?.to_string();
         let level = words.next()?.to_string();
         let fields = parse_fields(rest);
-        fields.contains_key("event").then_some(EventLine { ts, level, fields })
+        fields
+            .contains_key("event")
+            .then_some(EventLine { ts, level, fields })
     }
 
     /// A field's value ("" if absent).
@@ -427,13 +489,17 @@ pub fn parse_fields(s: &str) -> BTreeMap<String, String> {
 
 /// An RFC 3339 UTC stamp (with or without fractional seconds) as Unix ms.
 pub fn rfc3339_ms(s: &str) -> i64 {
-    let t = humantime::parse_rfc3339(s).unwrap_or_else(|e| panic!("not an RFC 3339 stamp {s:?}: {e}"));
+    let t =
+        humantime::parse_rfc3339(s).unwrap_or_else(|e| panic!("not an RFC 3339 stamp {s:?}: {e}"));
     t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// The system clock as Unix ms.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// A sensor's entry in a `status --json` answer.
@@ -448,7 +514,10 @@ pub fn sensor_status<'a>(status: &'a serde_json::Value, id: &str) -> &'a serde_j
 pub fn alert_state(status: &serde_json::Value, rule: &str, sensor: &str) -> String {
     status["alerts"]
         .as_array()
-        .and_then(|a| a.iter().find(|x| x["rule"] == rule && x["sensor"] == sensor))
+        .and_then(|a| {
+            a.iter()
+                .find(|x| x["rule"] == rule && x["sensor"] == sensor)
+        })
         .and_then(|x| x["state"].as_str())
         .unwrap_or_else(|| panic!("alert {rule}/{sensor} missing from status:\n{status:#}"))
         .to_string()
