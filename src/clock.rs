@@ -50,7 +50,12 @@ impl Clock {
     /// A clock whose floor is the larger of the build floor and `stored_ms`.
     pub fn new(mono: MonoClock, stored_ms: Option<i64>) -> Clock {
         let floor_ms = stored_ms.unwrap_or(0).max(BUILD_FLOOR_MS);
-        Clock { mono, floor_ms, anchor: (Mono::ORIGIN, floor_ms), synced: None }
+        Clock {
+            mono,
+            floor_ms,
+            anchor: (Mono::ORIGIN, floor_ms),
+            synced: None,
+        }
     }
 
     /// The monotonic clock behind it.
@@ -75,21 +80,41 @@ impl Clock {
         let expected = self.anchor.1 + mono.since(self.anchor.0) as i64;
         if system_ms >= self.floor_ms {
             let change = match self.synced {
-                Some(false) => Some(ClockChange::Synced { jump_ms: system_ms - expected }),
+                Some(false) => Some(ClockChange::Synced {
+                    jump_ms: system_ms - expected,
+                }),
                 Some(true) if (system_ms - expected).abs() > JUMP_TOLERANCE_MS => {
-                    Some(ClockChange::Jumped { jump_ms: system_ms - expected })
+                    Some(ClockChange::Jumped {
+                        jump_ms: system_ms - expected,
+                    })
                 }
                 _ => None,
             };
             self.synced = Some(true);
             self.anchor = (mono, system_ms);
-            (mono, Wall { ms: system_ms, unsynced: false }, change)
+            (
+                mono,
+                Wall {
+                    ms: system_ms,
+                    unsynced: false,
+                },
+                change,
+            )
         } else {
-            let change = (self.synced != Some(false))
-                .then_some(ClockChange::Unsynced { system_ms, floor_ms: self.floor_ms });
+            let change = (self.synced != Some(false)).then_some(ClockChange::Unsynced {
+                system_ms,
+                floor_ms: self.floor_ms,
+            });
             self.synced = Some(false);
             self.anchor = (mono, expected);
-            (mono, Wall { ms: expected, unsynced: true }, change)
+            (
+                mono,
+                Wall {
+                    ms: expected,
+                    unsynced: true,
+                },
+                change,
+            )
         }
     }
 }
@@ -115,7 +140,12 @@ mod tests {
         let (_, w, change) = c.stamp(Mono::ORIGIN.plus_ms(12_000), real);
         assert!(!w.unsynced);
         assert_eq!(w.ms, real);
-        assert_eq!(change, Some(ClockChange::Synced { jump_ms: real - (stored + 12_000) }));
+        assert_eq!(
+            change,
+            Some(ClockChange::Synced {
+                jump_ms: real - (stored + 12_000)
+            })
+        );
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub fn drain_to_log(store: &Store, remove: bool) -> Result<usize, StoreError> {
     let mut total = 0;
     loop {
         let batch = store.outbox_after(store.logged_upto(), 256)?;
-        let Some(&(last, _)) = batch.last() else { return Ok(total) };
+        let Some(&(last, _)) = batch.last() else {
+            return Ok(total);
+        };
         for (_, e) in &batch {
             log_event(e);
         }

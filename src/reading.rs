@@ -47,7 +47,10 @@ impl Wall {
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        Wall { ms, unsynced: false }
+        Wall {
+            ms,
+            unsynced: false,
+        }
     }
 }
 
@@ -118,9 +121,15 @@ impl Fault {
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fault::Crc => f.write_str("CRC mismatch in the sensor's answer (electrical noise or a loose wire on its bus)"),
-            Fault::PowerOn => f.write_str("85.0 °C power-on value before a first conversion (sensor reset or brown-out)"),
-            Fault::Disconnected => f.write_str("sensor not answering (-127 °C / empty scratchpad): check wiring and pull-up"),
+            Fault::Crc => f.write_str(
+                "CRC mismatch in the sensor's answer (electrical noise or a loose wire on its bus)",
+            ),
+            Fault::PowerOn => f.write_str(
+                "85.0 °C power-on value before a first conversion (sensor reset or brown-out)",
+            ),
+            Fault::Disconnected => f.write_str(
+                "sensor not answering (-127 °C / empty scratchpad): check wiring and pull-up",
+            ),
             Fault::Missing(d) => write!(f, "sensor not found: {d}"),
             Fault::Io(d) => write!(f, "read error: {d}"),
             Fault::Parse(d) => write!(f, "unreadable value: {d}"),
@@ -153,7 +162,9 @@ pub struct MonoClock {
 impl MonoClock {
     /// Starts the clock at zero now.
     pub fn start() -> MonoClock {
-        MonoClock { start: Instant::now() }
+        MonoClock {
+            start: Instant::now(),
+        }
     }
 
     /// Now: `Mono::ORIGIN` plus the milliseconds since start.

@@ -14,7 +14,12 @@ use proptest::prelude::*;
 const T0_WALL: i64 = 1_790_000_000_000;
 
 fn sensor(id: &str) -> SensorConfig {
-    SensorConfig { id: id.into(), name: Some(format!("Sensor {id}")), interval: Duration::from_secs(1), source: SensorSource::Sim(SimPattern::Constant(20.0)) }
+    SensorConfig {
+        id: id.into(),
+        name: Some(format!("Sensor {id}")),
+        interval: Duration::from_secs(1),
+        source: SensorSource::Sim(SimPattern::Constant(20.0)),
+    }
 }
 
 fn rule(above: Option<f64>, below: Option<f64>, hysteresis: f64, for_s: u64) -> RuleConfig {
@@ -34,12 +39,23 @@ fn rule(above: Option<f64>, below: Option<f64>, hysteresis: f64, for_s: u64) -> 
 }
 
 fn at(ms: u64) -> (Mono, Wall) {
-    (Mono::ORIGIN.plus_ms(ms), Wall { ms: T0_WALL + ms as i64, unsynced: false })
+    (
+        Mono::ORIGIN.plus_ms(ms),
+        Wall {
+            ms: T0_WALL + ms as i64,
+            unsynced: false,
+        },
+    )
 }
 
 fn reading(ms: u64, v: Result<f64, Fault>) -> Reading {
     let (mono, wall) = at(ms);
-    Reading { sensor: "s1".into(), mono, wall, value: v }
+    Reading {
+        sensor: "s1".into(),
+        mono,
+        wall,
+        value: v,
+    }
 }
 
 /// Applies an output's state changes to a map standing in for the store.
@@ -60,19 +76,42 @@ fn kinds(events: &[Event]) -> Vec<EventKind> {
 fn fires_after_for_and_resolves_past_the_band() {
     let r = rule(Some(30.0), None, 1.0, 10);
     let mut e = Engine::new(&[r], &[sensor("s1")], at(0).0);
-    assert!(e.on_reading(&reading(0, Ok(31.0))).events.is_empty(), "pending, not firing");
-    assert!(e.on_reading(&reading(9_999, Ok(31.0))).events.is_empty(), "not before `for`");
+    assert!(
+        e.on_reading(&reading(0, Ok(31.0))).events.is_empty(),
+        "pending, not firing"
+    );
+    assert!(
+        e.on_reading(&reading(9_999, Ok(31.0))).events.is_empty(),
+        "not before `for`"
+    );
     let fired = e.on_reading(&reading(10_000, Ok(31.4))).events;
     assert_eq!(kinds(&fired), vec![EventKind::Firing]);
     let f = &fired[0];
     assert_eq!(f.value, Some(31.4));
     assert_eq!(f.threshold, Some(30.0));
     assert_eq!(f.alert.as_deref(), Some(f.id.as_str()));
-    assert_eq!(f.since.as_deref(), Some(Wall { ms: T0_WALL, unsynced: false }.rfc3339().as_str()), "since = start of the breach");
-    assert!(e.on_reading(&reading(11_000, Ok(29.5))).events.is_empty(), "inside the band: still firing");
+    assert_eq!(
+        f.since.as_deref(),
+        Some(
+            Wall {
+                ms: T0_WALL,
+                unsynced: false
+            }
+            .rfc3339()
+            .as_str()
+        ),
+        "since = start of the breach"
+    );
+    assert!(
+        e.on_reading(&reading(11_000, Ok(29.5))).events.is_empty(),
+        "inside the band: still firing"
+    );
     let resolved = e.on_reading(&reading(12_000, Ok(29.0))).events;
     assert_eq!(kinds(&resolved), vec![EventKind::Resolved]);
-    assert_eq!(resolved[0].alert, f.alert, "resolved names the alert it closes");
+    assert_eq!(
+        resolved[0].alert, f.alert,
+        "resolved names the alert it closes"
+    );
 }
 
 #[test]
@@ -82,7 +121,10 @@ fn a_dip_resets_the_pending_countdown() {
     e.on_reading(&reading(5_000, Ok(29.0)));
     e.on_reading(&reading(6_000, Ok(31.0)));
     assert!(e.on_reading(&reading(15_000, Ok(31.0))).events.is_empty());
-    assert_eq!(kinds(&e.on_reading(&reading(16_000, Ok(31.0))).events), vec![EventKind::Firing]);
+    assert_eq!(
+        kinds(&e.on_reading(&reading(16_000, Ok(31.0))).events),
+        vec![EventKind::Firing]
+    );
 }
 
 #[test]
@@ -91,7 +133,10 @@ fn below_threshold_and_its_band() {
     let fired = e.on_reading(&reading(0, Ok(1.0))).events;
     assert_eq!(fired[0].direction, Some(edgetherm_proto::Direction::Below));
     assert!(e.on_reading(&reading(1_000, Ok(2.4))).events.is_empty());
-    assert_eq!(kinds(&e.on_reading(&reading(2_000, Ok(2.5))).events), vec![EventKind::Resolved]);
+    assert_eq!(
+        kinds(&e.on_reading(&reading(2_000, Ok(2.5))).events),
+        vec![EventKind::Resolved]
+    );
 }
 
 #[test]
@@ -102,11 +147,24 @@ fn faults_are_not_temperatures_and_are_rate_limited() {
     assert!(first[0].detail.as_deref().unwrap().contains("85.0"));
     assert_eq!(first[0].rule, None);
     for i in 1..100 {
-        assert!(e.on_reading(&reading(i * 1_000, Err(Fault::Crc))).events.is_empty(), "rate-limited");
+        assert!(
+            e.on_reading(&reading(i * 1_000, Err(Fault::Crc)))
+                .events
+                .is_empty(),
+            "rate-limited"
+        );
     }
     let later = e.on_reading(&reading(3_600_000, Err(Fault::Crc))).events;
-    assert_eq!(kinds(&later), vec![EventKind::SensorFault], "hourly reminder");
-    assert!(later[0].detail.as_deref().unwrap().contains("100 faulty readings"));
+    assert_eq!(
+        kinds(&later),
+        vec![EventKind::SensorFault],
+        "hourly reminder"
+    );
+    assert!(later[0]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("100 faulty readings"));
 }
 
 #[test]
@@ -156,12 +214,19 @@ fn flapping_is_one_notification_not_dozens() {
         let v = if i % 2 == 0 { 31.0 } else { 29.0 };
         events.extend(e.on_reading(&reading(i * 10_000, Ok(v))).events);
     }
-    assert_eq!(kinds(&events), vec![EventKind::Firing, EventKind::Resolved, EventKind::Firing], "then held");
+    assert_eq!(
+        kinds(&events),
+        vec![EventKind::Firing, EventKind::Resolved, EventKind::Firing],
+        "then held"
+    );
     assert_eq!(e.status()[0].state, "flapping");
     // Calm for a whole window: resolves once.
     let mut later = Vec::new();
     for i in 0..=61u64 {
-        later.extend(e.on_reading(&reading(300_000 + i * 10_000, Ok(25.0))).events);
+        later.extend(
+            e.on_reading(&reading(300_000 + i * 10_000, Ok(25.0)))
+                .events,
+        );
     }
     assert_eq!(kinds(&later), vec![EventKind::Resolved]);
     assert!(later[0].detail.as_deref().unwrap().contains("flapping"));

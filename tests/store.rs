@@ -8,7 +8,15 @@ use edgetherm_proto::{Event, EventKind, Severity};
 const T0: i64 = 1_790_000_000_000;
 
 fn reading(sensor: &str, ms: i64, v: Result<f64, Fault>) -> Reading {
-    Reading { sensor: sensor.into(), mono: Mono::ORIGIN, wall: Wall { ms, unsynced: false }, value: v }
+    Reading {
+        sensor: sensor.into(),
+        mono: Mono::ORIGIN,
+        wall: Wall {
+            ms,
+            unsynced: false,
+        },
+        value: v,
+    }
 }
 
 fn event(n: u32) -> Event {
@@ -39,9 +47,19 @@ fn readings_round_trip_in_time_order_per_sensor() {
     let dir = tempfile::tempdir().unwrap();
     let (store, opened) = open(dir.path());
     assert_eq!(opened, Opened::Created);
-    store.append_reading(&reading("b", T0 + 2_000, Ok(2.0))).unwrap();
-    store.append_reading(&reading("a", T0 + 1_000, Ok(1.5))).unwrap();
-    store.append_reading(&reading("a", T0 + 3_000, Err(Fault::Missing("gone".into())))).unwrap();
+    store
+        .append_reading(&reading("b", T0 + 2_000, Ok(2.0)))
+        .unwrap();
+    store
+        .append_reading(&reading("a", T0 + 1_000, Ok(1.5)))
+        .unwrap();
+    store
+        .append_reading(&reading(
+            "a",
+            T0 + 3_000,
+            Err(Fault::Missing("gone".into())),
+        ))
+        .unwrap();
     let mut unsynced = reading("a", T0 + 4_000, Ok(-3.25));
     unsynced.wall.unsynced = true;
     store.append_reading(&unsynced).unwrap();
@@ -61,7 +79,9 @@ fn readings_survive_a_reopen_after_flush() {
     {
         let (store, _) = open(dir.path());
         for i in 0..100 {
-            store.append_reading(&reading("s", T0 + i * 1000, Ok(i as f64))).unwrap();
+            store
+                .append_reading(&reading("s", T0 + i * 1000, Ok(i as f64)))
+                .unwrap();
         }
         store.flush().unwrap();
     }
@@ -75,15 +95,26 @@ fn commit_saves_state_and_events_together_and_outbox_drains() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (store, _) = open(dir.path());
-        let seqs = store.commit(&[("a/r/s".into(), Some(b"{}".to_vec()))], &[event(1), event(2)]).unwrap();
+        let seqs = store
+            .commit(
+                &[("a/r/s".into(), Some(b"{}".to_vec()))],
+                &[event(1), event(2)],
+            )
+            .unwrap();
         assert_eq!(seqs.len(), 2);
         assert!(seqs[0] < seqs[1]);
         // No explicit flush: commit is durable by itself.
     }
     let (store, _) = open(dir.path());
-    assert_eq!(store.alert_states().unwrap(), vec![("a/r/s".to_string(), b"{}".to_vec())]);
+    assert_eq!(
+        store.alert_states().unwrap(),
+        vec![("a/r/s".to_string(), b"{}".to_vec())]
+    );
     let out = store.outbox_after(0, 10).unwrap();
-    assert_eq!(out.iter().map(|(_, e)| e.id.clone()).collect::<Vec<_>>(), vec![event(1).id, event(2).id]);
+    assert_eq!(
+        out.iter().map(|(_, e)| e.id.clone()).collect::<Vec<_>>(),
+        vec![event(1).id, event(2).id]
+    );
     assert_eq!(store.outbox_after(out[0].0, 10).unwrap().len(), 1);
     store.set_logged_upto(out[0].0).unwrap();
     store.outbox_remove(&[out[0].0]).unwrap();
@@ -99,7 +130,9 @@ fn retention_and_the_disk_cap_drop_oldest_readings_never_events() {
     let (store, _) = open(dir.path());
     store.commit(&[], &[event(1)]).unwrap();
     for i in 0..2_000i64 {
-        store.append_reading(&reading("s", T0 + i * 60_000, Ok(20.0))).unwrap();
+        store
+            .append_reading(&reading("s", T0 + i * 60_000, Ok(20.0)))
+            .unwrap();
     }
     store.flush().unwrap();
     // Retention: keep the last 1000 minutes.
@@ -113,7 +146,11 @@ fn retention_and_the_disk_cap_drop_oldest_readings_never_events() {
     let t = store.trim(None, 0, 1).unwrap();
     assert_eq!(t.expired, 0, "no retention without a trusted clock");
     assert!((90..=110).contains(&t.for_space), "dropped {}", t.for_space);
-    assert_eq!(store.outbox_len(), 1, "alert events are never dropped for space");
+    assert_eq!(
+        store.outbox_len(),
+        1,
+        "alert events are never dropped for space"
+    );
 }
 
 /// Overwrites the middle of every file in the store with garbage.
@@ -137,14 +174,22 @@ fn a_damaged_store_is_moved_aside_and_replaced() {
     {
         let (store, _) = open(dir.path());
         for i in 0..500 {
-            store.append_reading(&reading("s", T0 + i, Ok(1.0))).unwrap();
+            store
+                .append_reading(&reading("s", T0 + i, Ok(1.0)))
+                .unwrap();
         }
         store.commit(&[], &[event(1)]).unwrap();
     }
     damage(&Store::dir_in(dir.path()));
     let (store, opened) = open(dir.path());
-    let Opened::Recovered { moved_to, reason } = opened else { panic!("expected recovery, got {opened:?}") };
-    assert!(moved_to.file_name().unwrap().to_string_lossy().starts_with("store.damaged-"));
+    let Opened::Recovered { moved_to, reason } = opened else {
+        panic!("expected recovery, got {opened:?}")
+    };
+    assert!(moved_to
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("store.damaged-"));
     assert!(moved_to.is_dir(), "the damaged copy is kept for inspection");
     assert!(!reason.is_empty());
     assert_eq!(store.reading_count(), 0, "a fresh store");
@@ -157,7 +202,10 @@ fn an_undecodable_outbox_entry_counts_as_damage() {
     let dir = tempfile::tempdir().unwrap();
     {
         let db = sled::open(Store::dir_in(dir.path())).unwrap();
-        db.open_tree("outbox").unwrap().insert(7u64.to_be_bytes(), b"not json".to_vec()).unwrap();
+        db.open_tree("outbox")
+            .unwrap()
+            .insert(7u64.to_be_bytes(), b"not json".to_vec())
+            .unwrap();
         db.flush().unwrap();
     }
     let (_, opened) = open(dir.path());

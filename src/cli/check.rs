@@ -18,7 +18,12 @@ pub fn check_config(path: &Path) -> ExitCode {
             for e in &errors {
                 eprintln!("{e}");
             }
-            eprintln!("{}: invalid ({} error{})", path.display(), errors.len(), if errors.len() == 1 { "" } else { "s" });
+            eprintln!(
+                "{}: invalid ({} error{})",
+                path.display(),
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" }
+            );
             ExitCode::from(2)
         }
         Err(e) => {
@@ -33,16 +38,24 @@ fn source(s: &SensorSource) -> String {
         SensorSource::W1 { device } => format!("w1 {device}"),
         SensorSource::Hwmon { chip, input } => format!("hwmon {chip}/{input}"),
         SensorSource::Thermal { zone } => format!("thermal {zone}"),
-        SensorSource::I2c { bus, chip, address } => format!("i2c {chip}@0x{address:02x} on {}", bus.display()),
+        SensorSource::I2c { bus, chip, address } => {
+            format!("i2c {chip}@0x{address:02x} on {}", bus.display())
+        }
         SensorSource::Mqtt { topic, format, .. } => format!("mqtt {topic} ({format})"),
         SensorSource::Sim(p) => match p {
             SimPattern::Constant(v) => format!("sim constant {v}"),
-            SimPattern::Sine { min, max, period } => format!("sim sine {min}..{max} every {}", format_duration(*period)),
-            SimPattern::Step { from, to, at } => format!("sim step {from} -> {to} at {}", format_duration(*at)),
+            SimPattern::Sine { min, max, period } => {
+                format!("sim sine {min}..{max} every {}", format_duration(*period))
+            }
+            SimPattern::Step { from, to, at } => {
+                format!("sim step {from} -> {to} at {}", format_duration(*at))
+            }
             SimPattern::Points { points, cycle } => format!(
                 "sim {} points{}",
                 points.len(),
-                cycle.map(|c| format!(", every {}", format_duration(c))).unwrap_or_default()
+                cycle
+                    .map(|c| format!(", every {}", format_duration(c)))
+                    .unwrap_or_default()
             ),
         },
     }
@@ -53,8 +66,23 @@ pub fn summary(cfg: &Config) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{}: valid", cfg.path.display());
     let a = &cfg.agent;
-    let _ = writeln!(s, "gateway  {}{}", a.gateway_id, a.site.as_ref().map(|x| format!(" ({x})")).unwrap_or_default());
-    let _ = writeln!(s, "store    {} (retention {}, max {}, readings flushed every {})", a.data_dir.display(), format_duration(cfg.buffer.retention), format_size(cfg.buffer.max_disk), format_duration(cfg.buffer.flush_interval));
+    let _ = writeln!(
+        s,
+        "gateway  {}{}",
+        a.gateway_id,
+        a.site
+            .as_ref()
+            .map(|x| format!(" ({x})"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        s,
+        "store    {} (retention {}, max {}, readings flushed every {})",
+        a.data_dir.display(),
+        format_duration(cfg.buffer.retention),
+        format_size(cfg.buffer.max_disk),
+        format_duration(cfg.buffer.flush_interval)
+    );
     match &cfg.relay {
         Some(r) => {
             let _ = writeln!(s, "relay    {} (heartbeat {}) — uplink not built in this version: events stay in the outbox", r.url, format_duration(r.heartbeat));
@@ -68,7 +96,13 @@ pub fn summary(cfg: &Config) -> String {
     }
     let _ = writeln!(s, "sensors  {}", cfg.sensors.len());
     for x in &cfg.sensors {
-        let _ = writeln!(s, "  {:<20} {:<32} every {}", x.id, source(&x.source), format_duration(x.interval));
+        let _ = writeln!(
+            s,
+            "  {:<20} {:<32} every {}",
+            x.id,
+            source(&x.source),
+            format_duration(x.interval)
+        );
     }
     let _ = writeln!(s, "rules    {}", cfg.rules.len());
     for r in &cfg.rules {
@@ -91,8 +125,20 @@ pub fn summary(cfg: &Config) -> String {
         if let Some(rp) = r.repeat {
             cond.push(format!("repeat every {}", format_duration(rp)));
         }
-        let covered: Vec<&str> = cfg.sensors.iter().filter(|x| r.covers(&x.id)).map(|x| x.id.as_str()).collect();
-        let _ = writeln!(s, "  {:<20} {} [{}] -> {}", r.id, cond.join(", "), r.severity.as_str(), covered.join(", "));
+        let covered: Vec<&str> = cfg
+            .sensors
+            .iter()
+            .filter(|x| r.covers(&x.id))
+            .map(|x| x.id.as_str())
+            .collect();
+        let _ = writeln!(
+            s,
+            "  {:<20} {} [{}] -> {}",
+            r.id,
+            cond.join(", "),
+            r.severity.as_str(),
+            covered.join(", ")
+        );
     }
     s
 }

@@ -25,21 +25,27 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the agent: poll sensors, store readings, evaluate rules, emit alerts (the service).
-    #[command(long_about = "Run the agent: poll every sensor on its own interval, keep each reading in the local \
+    #[command(
+        long_about = "Run the agent: poll every sensor on its own interval, keep each reading in the local \
 store (data_dir), evaluate the rules, and emit alert events — logged to stderr (journald under systemd), one \
-structured line each. Stops cleanly on SIGTERM or Ctrl-C; under systemd it reports readiness and feeds the watchdog.")]
+structured line each. Stops cleanly on SIGTERM or Ctrl-C; under systemd it reports readiness and feeds the watchdog."
+    )]
     Run,
     /// Validate a config file and print a summary (exit 0 valid, 2 invalid).
-    #[command(long_about = "Validate a config file and print a summary of what the agent would do. Every problem is \
-reported (not just the first) as file:line:column: key: what was expected. Exit status: 0 valid, 2 invalid.")]
+    #[command(
+        long_about = "Validate a config file and print a summary of what the agent would do. Every problem is \
+reported (not just the first) as file:line:column: key: what was expected. Exit status: 0 valid, 2 invalid."
+    )]
     CheckConfig {
         /// Config file to check (overrides --config)
         path: Option<PathBuf>,
     },
     /// Find the temperature sensors on this machine and print a ready [[sensor]] snippet.
-    #[command(long_about = "Find the temperature sensors on this machine — 1-Wire devices (w1_therm), hwmon inputs \
+    #[command(
+        long_about = "Find the temperature sensors on this machine — 1-Wire devices (w1_therm), hwmon inputs \
 and thermal zones under /sys, and with --i2c the supported I2C chips at their usual addresses (identified by \
-read-only registers) — with their current values, then print [[sensor]] blocks ready to paste into the config.")]
+read-only registers) — with their current values, then print [[sensor]] blocks ready to paste into the config."
+    )]
     Scan {
         /// Where /sys is found (for testing against a copy)
         #[arg(long, value_name = "DIR", default_value = "/")]
@@ -49,16 +55,20 @@ read-only registers) — with their current values, then print [[sensor]] blocks
         i2c: Vec<PathBuf>,
     },
     /// Ask the running agent: last values, alert states, outbox depth.
-    #[command(long_about = "Ask the running agent (over the control socket in its data_dir) for each sensor's last \
-value and age, each alert's state, the outbox depth and the store's size. Exits 1 with a clear message if no agent runs.")]
+    #[command(
+        long_about = "Ask the running agent (over the control socket in its data_dir) for each sensor's last \
+value and age, each alert's state, the outbox depth and the store's size. Exits 1 with a clear message if no agent runs."
+    )]
     Status {
         /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
     },
     /// Show a sensor's stored readings.
-    #[command(long_about = "Show the readings of one sensor from the local store, oldest first. Works whether or not \
-the agent is running (asks it if it is, reads the store directly if not).")]
+    #[command(
+        long_about = "Show the readings of one sensor from the local store, oldest first. Works whether or not \
+the agent is running (asks it if it is, reads the store directly if not)."
+    )]
     History {
         /// Sensor id (as in the config)
         sensor: String,
@@ -73,8 +83,10 @@ the agent is running (asks it if it is, reads the store directly if not).")]
         json: bool,
     },
     /// Send a clearly-marked test alert through the whole chain.
-    #[command(long_about = "Ask the running agent to emit a clearly-marked test event through the same path as real \
-alerts (store, outbox, log, and the relay once configured), and report where it went.")]
+    #[command(
+        long_about = "Ask the running agent to emit a clearly-marked test event through the same path as real \
+alerts (store, outbox, log, and the relay once configured), and report where it went."
+    )]
     TestAlert,
 }
 
@@ -96,12 +108,21 @@ pub fn main(cli: Cli) -> ExitCode {
         }
         Command::Scan { sysfs_root, i2c } => scan::scan(&sysfs_root, &i2c),
         Command::Run => {
-            let Some(cfg) = load(cli.config) else { return ExitCode::from(2) };
+            let Some(cfg) = load(cli.config) else {
+                return ExitCode::from(2);
+            };
             init_logging(cfg.agent.log_level.as_deref());
             run(cfg)
         }
         Command::Status { json } => with_config(cli.config, |cfg| query::status(cfg, json)),
-        Command::History { sensor, since, limit, json } => with_config(cli.config, |cfg| query::history(cfg, &sensor, &since, limit, json)),
+        Command::History {
+            sensor,
+            since,
+            limit,
+            json,
+        } => with_config(cli.config, |cfg| {
+            query::history(cfg, &sensor, &since, limit, json)
+        }),
         Command::TestAlert => with_config(cli.config, query::test_alert),
     }
 }
@@ -122,7 +143,11 @@ fn load(flag: Option<PathBuf>) -> Option<Config> {
             for e in &errors {
                 eprintln!("{e}");
             }
-            eprintln!("edgetherm: {} error(s) in {}; nothing was started", errors.len(), path.display());
+            eprintln!(
+                "edgetherm: {} error(s) in {}; nothing was started",
+                errors.len(),
+                path.display()
+            );
             None
         }
         Err(e) => {
@@ -135,10 +160,15 @@ fn load(flag: Option<PathBuf>) -> Option<Config> {
 
 fn init_logging(level: Option<&str>) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.unwrap_or("info")));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(level.unwrap_or("info")));
     // Under systemd, journald adds its own timestamps.
-    let under_systemd = std::env::var_os("INVOCATION_ID").is_some() || std::env::var_os("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
+    let under_systemd =
+        std::env::var_os("INVOCATION_ID").is_some() || std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
     if under_systemd {
         builder.without_time().init();
     } else {
@@ -147,7 +177,12 @@ fn init_logging(level: Option<&str>) {
 }
 
 fn run(cfg: Config) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(16).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("edgetherm: cannot start the async runtime: {e}");

@@ -42,20 +42,50 @@ pub fn render_status(s: &StatusReport) -> String {
     let mut out = format!(
         "gateway {}{} — edgetherm {} up {}s, clock {}\n",
         s.gateway,
-        s.site.as_ref().map(|x| format!(" ({x})")).unwrap_or_default(),
+        s.site
+            .as_ref()
+            .map(|x| format!(" ({x})"))
+            .unwrap_or_default(),
         s.version,
         s.uptime_s,
-        if s.clock_synced { "synced" } else { "NOT synced (stamps estimated)" }
+        if s.clock_synced {
+            "synced"
+        } else {
+            "NOT synced (stamps estimated)"
+        }
     );
-    out += &format!("\n{:<22} {:<8} {:>10} {:>10}  {}\n", "SENSOR", "KIND", "VALUE", "AGE", "NOTE");
+    out += &format!(
+        "\n{:<22} {:<8} {:>10} {:>10}  {}\n",
+        "SENSOR", "KIND", "VALUE", "AGE", "NOTE"
+    );
     for x in &s.sensors {
         let value = x.value.map_or_else(|| "-".into(), |v| format!("{v:.2} °C"));
-        let note = x.note.clone().or_else(|| x.fault.as_ref().map(|f| format!("fault: {f}"))).unwrap_or_default();
-        out += &format!("{:<22} {:<8} {:>10} {:>10}  {}\n", x.id, x.kind, value, age(x.age_s), note);
+        let note = x
+            .note
+            .clone()
+            .or_else(|| x.fault.as_ref().map(|f| format!("fault: {f}")))
+            .unwrap_or_default();
+        out += &format!(
+            "{:<22} {:<8} {:>10} {:>10}  {}\n",
+            x.id,
+            x.kind,
+            value,
+            age(x.age_s),
+            note
+        );
     }
-    out += &format!("\n{:<22} {:<22} {:<14} {}\n", "RULE", "SENSOR", "STATE", "SINCE");
+    out += &format!(
+        "\n{:<22} {:<22} {:<14} {}\n",
+        "RULE", "SENSOR", "STATE", "SINCE"
+    );
     for a in &s.alerts {
-        out += &format!("{:<22} {:<22} {:<14} {}\n", a.rule, a.sensor, a.state, a.since.as_deref().unwrap_or(""));
+        out += &format!(
+            "{:<22} {:<22} {:<14} {}\n",
+            a.rule,
+            a.sensor,
+            a.state,
+            a.since.as_deref().unwrap_or("")
+        );
     }
     out += &format!(
         "\noutbox {} event(s); delivery: {}\nstore {} ({} bytes); dropped: {} expired, {} for space; store errors: {}\n",
@@ -67,25 +97,33 @@ pub fn render_status(s: &StatusReport) -> String {
 /// `edgetherm history SENSOR --since D`.
 pub fn history(cfg: &Config, sensor: &str, since: &str, limit: usize, json: bool) -> ExitCode {
     let Some(back) = parse_duration(since) else {
-        return fail(format!("--since {since:?}: expected a duration like \"30m\", \"1h\" or \"7d\""));
+        return fail(format!(
+            "--since {since:?}: expected a duration like \"30m\", \"1h\" or \"7d\""
+        ));
     };
     if cfg.sensor(sensor).is_none() {
         let ids: Vec<&str> = cfg.sensors.iter().map(|s| s.id.as_str()).collect();
         eprintln!("edgetherm: note: {sensor:?} is not a sensor in {} (sensors: {}); showing stored readings anyway", cfg.path.display(), ids.join(", "));
     }
     let since_ms = Wall::system_now().ms - back.as_millis() as i64;
-    let req = Request::History { sensor: sensor.to_string(), since_ms, limit };
+    let req = Request::History {
+        sensor: sensor.to_string(),
+        since_ms,
+        limit,
+    };
     let rows = match control::ask(&cfg.agent.data_dir, &req, TIMEOUT) {
         Ok(Reply::History { rows }) => rows,
         Ok(Reply::Error { message }) => return fail(message),
         Ok(other) => return fail(format!("unexpected answer: {other:?}")),
-        Err(AskError::NotRunning { .. }) => match Store::open_existing(&cfg.agent.data_dir, &StoreOptions::default()) {
-            Ok(store) => match store.readings_since(sensor, since_ms, limit) {
-                Ok(r) => r.iter().map(HistoryRow::from_stored).collect(),
+        Err(AskError::NotRunning { .. }) => {
+            match Store::open_existing(&cfg.agent.data_dir, &StoreOptions::default()) {
+                Ok(store) => match store.readings_since(sensor, since_ms, limit) {
+                    Ok(r) => r.iter().map(HistoryRow::from_stored).collect(),
+                    Err(e) => return fail(e),
+                },
                 Err(e) => return fail(e),
-            },
-            Err(e) => return fail(e),
-        },
+            }
+        }
         Err(e) => return fail(e),
     };
     for r in &rows {
@@ -97,7 +135,12 @@ pub fn history(cfg: &Config, sensor: &str, since: &str, limit: usize, json: bool
                 (None, Some(f)) => format!("fault: {f}"),
                 _ => "-".into(),
             };
-            println!("{}{}  {}", r.at, if r.unsynced { " (estimated)" } else { "" }, what);
+            println!(
+                "{}{}  {}",
+                r.at,
+                if r.unsynced { " (estimated)" } else { "" },
+                what
+            );
         }
     }
     if rows.is_empty() && !json {
@@ -113,7 +156,9 @@ pub fn test_alert(cfg: &Config) -> ExitCode {
             println!("test alert {id} sent: delivered to {delivered_to}");
             ExitCode::SUCCESS
         }
-        Ok(Reply::Error { message }) => fail(format!("the test alert did not get through: {message}")),
+        Ok(Reply::Error { message }) => {
+            fail(format!("the test alert did not get through: {message}"))
+        }
         Ok(other) => fail(format!("unexpected answer: {other:?}")),
         Err(e) => fail(format!("the test alert stopped before the agent: {e}")),
     }

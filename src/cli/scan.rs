@@ -18,11 +18,18 @@ pub fn scan(sysfs_root: &Path, i2c_buses: &[PathBuf]) -> ExitCode {
                 }
                 continue;
             }
-            let dev = bus.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let dev = bus
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             found.push(Found {
                 suggested_id: format!("{chip}-{dev}-{address:02x}"),
                 label: format!("{chip} at 0x{address:02x}"),
-                source: SensorSource::I2c { bus: bus.clone(), chip, address },
+                source: SensorSource::I2c {
+                    bus: bus.clone(),
+                    chip,
+                    address,
+                },
                 value,
             });
         }

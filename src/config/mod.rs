@@ -264,8 +264,10 @@ impl RuleConfig {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, LoadError> {
-        let src = std::fs::read_to_string(path)
-            .map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+        let src = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(path, &src)
     }
 
@@ -291,7 +293,15 @@ impl Config {
         let rules = rules::rules(&mut ctx, &mut top, &sensor_ids);
         top.finish(&mut ctx, "the top level");
         if ctx.errors.is_empty() {
-            Ok(Config { path: path.to_path_buf(), agent, buffer, relay, mqtt, sensors, rules })
+            Ok(Config {
+                path: path.to_path_buf(),
+                agent,
+                buffer,
+                relay,
+                mqtt,
+                sensors,
+                rules,
+            })
         } else {
             let mut errors = ctx.errors;
             errors.sort_by_key(|e| (e.line, e.column));

@@ -6,7 +6,11 @@ use super::walker::{Ctx, Fields};
 use super::{glob_match, RuleConfig, Severity};
 
 /// `sensor_ids`: every sensor id declared, including those of sensors with errors.
-pub fn rules(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, sensor_ids: &[String]) -> Vec<RuleConfig> {
+pub fn rules(
+    ctx: &mut Ctx<'_>,
+    top: &mut Fields<'_, '_>,
+    sensor_ids: &[String],
+) -> Vec<RuleConfig> {
     let mut out: Vec<RuleConfig> = Vec::new();
     let mut declared: Vec<String> = Vec::new();
     for (n, mut t) in top.tables(ctx, "rule", "[[rule]]").into_iter().enumerate() {
@@ -28,11 +32,25 @@ fn rule(
     let mut ok = true;
     let id = match t.string(ctx, "id") {
         Some(id) if !super::sensors::valid_sensor_id(&id.value) => {
-            ctx.error(&id.span, &t.name("id"), format!("expected lower-case letters, digits, '_', '.' or '-', found {:?}", id.value));
+            ctx.error(
+                &id.span,
+                &t.name("id"),
+                format!(
+                    "expected lower-case letters, digits, '_', '.' or '-', found {:?}",
+                    id.value
+                ),
+            );
             None
         }
         Some(id) if declared.contains(&id.value) => {
-            ctx.error(&id.span, &t.name("id"), format!("duplicate rule id {:?}: expected each [[rule]] to have its own id", id.value));
+            ctx.error(
+                &id.span,
+                &t.name("id"),
+                format!(
+                    "duplicate rule id {:?}: expected each [[rule]] to have its own id",
+                    id.value
+                ),
+            );
             None
         }
         Some(id) => Some(id.value),
@@ -54,16 +72,27 @@ fn rule(
         t.string_list(ctx, "sensors")
     } else {
         let span = t.span();
-        ctx.error(&span, &t.name("sensors"), "missing: the sensor ids or globs this rule watches, e.g. sensors = [\"rack*-inlet\"]");
+        ctx.error(
+            &span,
+            &t.name("sensors"),
+            "missing: the sensor ids or globs this rule watches, e.g. sensors = [\"rack*-inlet\"]",
+        );
         None
     };
     if let Some(g) = &globs {
         if g.value.is_empty() {
-            ctx.error(&g.span, &t.name("sensors"), "expected at least one sensor id or glob");
+            ctx.error(
+                &g.span,
+                &t.name("sensors"),
+                "expected at least one sensor id or glob",
+            );
             ok = false;
         }
         for pattern in &g.value {
-            if !pattern.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-*?".contains(c)) {
+            if !pattern
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-*?".contains(c))
+            {
                 ctx.error(&g.span, &t.name("sensors"), format!("expected sensor ids or globs ([a-z0-9_.-] with * and ?), found {pattern:?}"));
                 ok = false;
             } else if !sensors.iter().any(|s| glob_match(pattern, s)) {
@@ -83,9 +112,17 @@ fn rule(
     let flap_window = t.duration(ctx, "flap_window");
     let flap_changes = t.integer(ctx, "flap_changes", 2, 1000);
 
-    if above.is_none() && below.is_none() && stale.is_none() && !(t.has("above") || t.has("below") || t.has("stale")) {
+    if above.is_none()
+        && below.is_none()
+        && stale.is_none()
+        && !(t.has("above") || t.has("below") || t.has("stale"))
+    {
         let span = t.span();
-        ctx.error(&span, &t.name("above"), "expected at least one of `above`, `below` or `stale` in a rule");
+        ctx.error(
+            &span,
+            &t.name("above"),
+            "expected at least one of `above`, `below` or `stale` in a rule",
+        );
         ok = false;
     }
     if let (Some(a), Some(b)) = (&above, &below) {
@@ -96,7 +133,11 @@ fn rule(
     }
     if let Some(h) = &hysteresis {
         if h.value < 0.0 {
-            ctx.error(&h.span, &t.name("hysteresis"), "expected a band of 0 or more °C");
+            ctx.error(
+                &h.span,
+                &t.name("hysteresis"),
+                "expected a band of 0 or more °C",
+            );
             ok = false;
         } else if let (Some(a), Some(b)) = (&above, &below) {
             if a.value - h.value <= b.value + h.value {
@@ -113,7 +154,11 @@ fn rule(
     }
     if let Some(r) = &repeat {
         if r.value < Duration::from_secs(60) {
-            ctx.error(&r.span, &t.name("repeat"), "expected at least \"1m\" (repeats are re-notifications to people)");
+            ctx.error(
+                &r.span,
+                &t.name("repeat"),
+                "expected at least \"1m\" (repeats are re-notifications to people)",
+            );
             ok = false;
         }
     }

@@ -16,7 +16,9 @@ pub fn agent(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>) -> AgentConfig {
         sysfs_root: PathBuf::from("/"),
         log_level: None,
     };
-    let Some(mut t) = top.table(ctx, "agent") else { return out };
+    let Some(mut t) = top.table(ctx, "agent") else {
+        return out;
+    };
     if let Some(id) = t.string(ctx, "gateway_id") {
         if valid_id(&id.value) {
             out.gateway_id = id.value;
@@ -42,7 +44,9 @@ pub fn buffer(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>) -> BufferConfig {
         max_disk: 256 << 20,
         flush_interval: Duration::from_secs(60),
     };
-    let Some(mut t) = top.table(ctx, "buffer") else { return out };
+    let Some(mut t) = top.table(ctx, "buffer") else {
+        return out;
+    };
     if let Some(r) = t.duration(ctx, "retention") {
         if r.value < Duration::from_secs(60) {
             ctx.error(&r.span, &t.name("retention"), "expected at least \"1m\"");
@@ -52,14 +56,22 @@ pub fn buffer(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>) -> BufferConfig {
     }
     if let Some(m) = t.size(ctx, "max_disk") {
         if m.value < 1 << 20 {
-            ctx.error(&m.span, &t.name("max_disk"), "expected at least \"1MiB\" (the store needs room for its own structures)");
+            ctx.error(
+                &m.span,
+                &t.name("max_disk"),
+                "expected at least \"1MiB\" (the store needs room for its own structures)",
+            );
         } else {
             out.max_disk = m.value;
         }
     }
     if let Some(f) = t.duration(ctx, "flush_interval") {
         if f.value < Duration::from_millis(100) || f.value > Duration::from_secs(3600) {
-            ctx.error(&f.span, &t.name("flush_interval"), "expected between \"100ms\" and \"1h\"");
+            ctx.error(
+                &f.span,
+                &t.name("flush_interval"),
+                "expected between \"100ms\" and \"1h\"",
+            );
         } else {
             out.flush_interval = f.value;
         }
@@ -69,12 +81,21 @@ pub fn buffer(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>) -> BufferConfig {
 }
 
 /// Reads `key` or `key_file` (not both) as a secret.
-fn secret(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, key: &'static str, file_key: &'static str) -> Option<Secret> {
+fn secret(
+    ctx: &mut Ctx<'_>,
+    t: &mut Fields<'_, '_>,
+    key: &'static str,
+    file_key: &'static str,
+) -> Option<Secret> {
     let inline = t.string(ctx, key);
     let file = t.string(ctx, file_key);
     match (inline, file) {
         (Some(_), Some(f)) => {
-            ctx.error(&f.span, &t.name(file_key), format!("expected either `{key}` or `{file_key}`, not both"));
+            ctx.error(
+                &f.span,
+                &t.name(file_key),
+                format!("expected either `{key}` or `{file_key}`, not both"),
+            );
             None
         }
         (Some(i), None) => Some(Secret::Inline(i.value)),
@@ -88,7 +109,9 @@ pub fn secure_or_loopback(url: &str) -> bool {
     if url.starts_with("https://") {
         return url.len() > "https://".len();
     }
-    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
     let host = host_of(rest);
     matches!(host, "127.0.0.1" | "[::1]" | "localhost")
 }
@@ -105,9 +128,15 @@ fn host_of(after_scheme: &str) -> &str {
 
 pub fn relay(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>) -> Option<RelayConfig> {
     let mut t = top.table(ctx, "relay")?;
-    let url = t.required_string(ctx, "url", "the relay's base URL, e.g. \"https://relay.example.com\"");
+    let url = t.required_string(
+        ctx,
+        "url",
+        "the relay's base URL, e.g. \"https://relay.example.com\"",
+    );
     let token = secret(ctx, &mut t, "token", "token_file");
-    let heartbeat = t.duration(ctx, "heartbeat").map_or(Duration::from_secs(60), |h| h.value);
+    let heartbeat = t
+        .duration(ctx, "heartbeat")
+        .map_or(Duration::from_secs(60), |h| h.value);
     let ca_file = t.string(ctx, "ca_file").map(|c| PathBuf::from(c.value));
     if token.is_none() && !t.has("token") && !t.has("token_file") {
         let span = t.span();
@@ -122,7 +151,12 @@ pub fn relay(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>) -> Option<RelayConfig>
         }
     });
     t.finish(ctx, "[relay]");
-    Some(RelayConfig { url: url?, token: token?, heartbeat, ca_file })
+    Some(RelayConfig {
+        url: url?,
+        token: token?,
+        heartbeat,
+        ca_file,
+    })
 }
 
 pub fn mqtt(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, gateway_id: &str) -> Option<MqttConfig> {
@@ -135,28 +169,55 @@ pub fn mqtt(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, gateway_id: &str) -> Op
         if ok {
             Some(u.value)
         } else {
-            ctx.error(&u.span, &t.name("url"), format!("expected a URL like \"mqtt://host:1883\" or \"mqtts://host:8883\", found {:?}", u.value));
+            ctx.error(
+                &u.span,
+                &t.name("url"),
+                format!(
+                    "expected a URL like \"mqtt://host:1883\" or \"mqtts://host:8883\", found {:?}",
+                    u.value
+                ),
+            );
             None
         }
     });
     let username = t.string(ctx, "username").map(|u| u.value);
     let password = secret(ctx, &mut t, "password", "password_file");
     let ca_file = t.string(ctx, "ca_file").map(|c| PathBuf::from(c.value));
-    let client_cert_file = t.string(ctx, "client_cert_file").map(|c| PathBuf::from(c.value));
-    let client_key_file = t.string(ctx, "client_key_file").map(|c| PathBuf::from(c.value));
+    let client_cert_file = t
+        .string(ctx, "client_cert_file")
+        .map(|c| PathBuf::from(c.value));
+    let client_key_file = t
+        .string(ctx, "client_key_file")
+        .map(|c| PathBuf::from(c.value));
     if client_cert_file.is_some() != client_key_file.is_some() {
         let span = t.span();
         ctx.error(&span, &t.name("client_key_file"), "expected both `client_cert_file` and `client_key_file` for a client certificate, or neither");
     }
-    let client_id = t.string(ctx, "client_id").map_or_else(|| format!("edgetherm-{gateway_id}"), |c| c.value);
-    let keep_alive = t.duration(ctx, "keep_alive").map_or(Duration::from_secs(60), |k| k.value);
+    let client_id = t
+        .string(ctx, "client_id")
+        .map_or_else(|| format!("edgetherm-{gateway_id}"), |c| c.value);
+    let keep_alive = t
+        .duration(ctx, "keep_alive")
+        .map_or(Duration::from_secs(60), |k| k.value);
     t.finish(ctx, "[mqtt]");
-    Some(MqttConfig { url: url?, username, password, ca_file, client_cert_file, client_key_file, client_id, keep_alive })
+    Some(MqttConfig {
+        url: url?,
+        username,
+        password,
+        ca_file,
+        client_cert_file,
+        client_key_file,
+        client_id,
+        keep_alive,
+    })
 }
 
 /// Gateway ids: letters, digits, `_`, `.`, `-`, at most 64.
 fn valid_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// This machine's host name, for the default gateway id.

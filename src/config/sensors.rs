@@ -11,26 +11,42 @@ use super::{SensorConfig, SensorSource, SimPattern};
 const KINDS: &[&str] = &["w1", "hwmon", "thermal", "i2c", "mqtt", "sim"];
 /// I2C chips the config accepts.
 pub const I2C_CHIPS: &[&str] = &["tmp102", "tmp117", "mcp9808", "sht3x", "sht4x", "bme280"];
-const MQTT_FORMATS: &[&str] = &["plain", "json", "tasmota", "zigbee2mqtt", "shelly", "esphome"];
+const MQTT_FORMATS: &[&str] = &[
+    "plain",
+    "json",
+    "tasmota",
+    "zigbee2mqtt",
+    "shelly",
+    "esphome",
+];
 const SIM_PATTERNS: &[&str] = &["constant", "sine", "step", "points"];
 /// Keys of the sim patterns, accepted unread when `pattern` itself is invalid.
-const SIM_KEYS: &[&str] = &["value", "min", "max", "period", "from", "to", "at", "points", "cycle"];
+const SIM_KEYS: &[&str] = &[
+    "value", "min", "max", "period", "from", "to", "at", "points", "cycle",
+];
 /// Keys of every kind, accepted unread when `kind` is missing or invalid
 /// (the real error is `kind`; reporting the rest as unknown would only be noise).
 const KIND_KEYS: &[&str] = &[
-    "device", "chip", "input", "zone", "bus", "address", "topic", "format", "field", "unit", "pattern", "value", "min",
-    "max", "period", "from", "to", "at", "points", "cycle",
+    "device", "chip", "input", "zone", "bus", "address", "topic", "format", "field", "unit",
+    "pattern", "value", "min", "max", "period", "from", "to", "at", "points", "cycle",
 ];
 
 /// True for a sensor id: `[a-z0-9_.-]+`.
 pub fn valid_sensor_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
 }
 
 /// The valid sensors, and every well-formed id declared (also those of sensors
 /// with other errors, so that duplicates and rules are checked against them
 /// instead of cascading into more errors).
-pub fn sensors(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, have_mqtt: bool) -> (Vec<SensorConfig>, Vec<String>) {
+pub fn sensors(
+    ctx: &mut Ctx<'_>,
+    top: &mut Fields<'_, '_>,
+    have_mqtt: bool,
+) -> (Vec<SensorConfig>, Vec<String>) {
     let mut out: Vec<SensorConfig> = Vec::new();
     let mut declared: Vec<String> = Vec::new();
     for mut t in top.tables(ctx, "sensor", "[[sensor]]") {
@@ -42,17 +58,40 @@ pub fn sensors(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, have_mqtt: bool) -> 
     (out, declared)
 }
 
-fn sensor(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, have_mqtt: bool, declared: &mut Vec<String>) -> Option<SensorConfig> {
-    let id = t.required_string(ctx, "id", "a stable sensor id like \"rack1-inlet\" ([a-z0-9_.-]+)");
+fn sensor(
+    ctx: &mut Ctx<'_>,
+    t: &mut Fields<'_, '_>,
+    have_mqtt: bool,
+    declared: &mut Vec<String>,
+) -> Option<SensorConfig> {
+    let id = t.required_string(
+        ctx,
+        "id",
+        "a stable sensor id like \"rack1-inlet\" ([a-z0-9_.-]+)",
+    );
     let id = id.and_then(|id| {
         if declared.contains(&id.value) {
-            ctx.error(&id.span, &t.name("id"), format!("duplicate sensor id {:?}: expected each [[sensor]] to have its own id", id.value));
+            ctx.error(
+                &id.span,
+                &t.name("id"),
+                format!(
+                    "duplicate sensor id {:?}: expected each [[sensor]] to have its own id",
+                    id.value
+                ),
+            );
             None
         } else if valid_sensor_id(&id.value) {
             declared.push(id.value.clone());
             Some(id)
         } else {
-            ctx.error(&id.span, &t.name("id"), format!("expected lower-case letters, digits, '_', '.' or '-' (at most 64), found {:?}", id.value));
+            ctx.error(
+                &id.span,
+                &t.name("id"),
+                format!(
+                    "expected lower-case letters, digits, '_', '.' or '-' (at most 64), found {:?}",
+                    id.value
+                ),
+            );
             None
         }
     });
@@ -67,7 +106,14 @@ fn sensor(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, have_mqtt: bool, declared: 
     };
     if !t.has("kind") {
         let span = t.span();
-        ctx.error(&span, &t.name("kind"), format!("missing: the sensor kind, one of {}", super::walker::quoted_list(KINDS)));
+        ctx.error(
+            &span,
+            &t.name("kind"),
+            format!(
+                "missing: the sensor kind, one of {}",
+                super::walker::quoted_list(KINDS)
+            ),
+        );
         KIND_KEYS.iter().for_each(|k| _ = t.has(k));
         return None;
     }
@@ -77,22 +123,48 @@ fn sensor(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, have_mqtt: bool, declared: 
     };
     let source = match kind.value.as_str() {
         "w1" => t
-            .required_string(ctx, "device", "the w1 device id, e.g. \"28-0316a2791bff\" (see `edgetherm scan`)")
+            .required_string(
+                ctx,
+                "device",
+                "the w1 device id, e.g. \"28-0316a2791bff\" (see `edgetherm scan`)",
+            )
             .map(|d| SensorSource::W1 { device: d.value }),
         "hwmon" => {
-            let chip = t.required_string(ctx, "chip", "the hwmon chip's `name`, e.g. \"cpu_thermal\" (see `edgetherm scan`)");
-            let input = t.string(ctx, "input").map_or_else(|| "temp1".to_string(), |i| i.value);
-            chip.map(|c| SensorSource::Hwmon { chip: c.value, input })
+            let chip = t.required_string(
+                ctx,
+                "chip",
+                "the hwmon chip's `name`, e.g. \"cpu_thermal\" (see `edgetherm scan`)",
+            );
+            let input = t
+                .string(ctx, "input")
+                .map_or_else(|| "temp1".to_string(), |i| i.value);
+            chip.map(|c| SensorSource::Hwmon {
+                chip: c.value,
+                input,
+            })
         }
         "thermal" => t
-            .required_string(ctx, "zone", "the thermal zone's `type`, e.g. \"cpu-thermal\" (see `edgetherm scan`)")
+            .required_string(
+                ctx,
+                "zone",
+                "the thermal zone's `type`, e.g. \"cpu-thermal\" (see `edgetherm scan`)",
+            )
             .map(|z| SensorSource::Thermal { zone: z.value }),
         "i2c" => {
-            let bus = t.string(ctx, "bus").map_or_else(|| PathBuf::from("/dev/i2c-1"), |b| PathBuf::from(b.value));
+            let bus = t
+                .string(ctx, "bus")
+                .map_or_else(|| PathBuf::from("/dev/i2c-1"), |b| PathBuf::from(b.value));
             let chip = t.choice(ctx, "chip", I2C_CHIPS);
             if chip.is_none() && !t.has("chip") {
                 let span = t.span();
-                ctx.error(&span, &t.name("chip"), format!("missing: the chip model, one of {}", super::walker::quoted_list(I2C_CHIPS)));
+                ctx.error(
+                    &span,
+                    &t.name("chip"),
+                    format!(
+                        "missing: the chip model, one of {}",
+                        super::walker::quoted_list(I2C_CHIPS)
+                    ),
+                );
             }
             let address = t.integer(ctx, "address", 0x03, 0x77);
             let address = match (address, chip.as_ref()) {
@@ -101,16 +173,27 @@ fn sensor(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, have_mqtt: bool, declared: 
                 _ => None,
             };
             match (chip, address) {
-                (Some(c), Some(a)) => Some(SensorSource::I2c { bus, chip: c.value, address: a }),
+                (Some(c), Some(a)) => Some(SensorSource::I2c {
+                    bus,
+                    chip: c.value,
+                    address: a,
+                }),
                 _ => None,
             }
         }
         "mqtt" => {
             if !have_mqtt {
-                ctx.error(&kind.span, &t.name("kind"), "expected an [mqtt] section naming the broker: mqtt sensors read from it");
+                ctx.error(
+                    &kind.span,
+                    &t.name("kind"),
+                    "expected an [mqtt] section naming the broker: mqtt sensors read from it",
+                );
             }
-            let topic = t.required_string(ctx, "topic", "the MQTT topic, e.g. \"zigbee2mqtt/freezer\"");
-            let format = t.choice(ctx, "format", MQTT_FORMATS).map_or_else(|| "plain".to_string(), |f| f.value);
+            let topic =
+                t.required_string(ctx, "topic", "the MQTT topic, e.g. \"zigbee2mqtt/freezer\"");
+            let format = t
+                .choice(ctx, "format", MQTT_FORMATS)
+                .map_or_else(|| "plain".to_string(), |f| f.value);
             let field = t.string(ctx, "field");
             if let Some(f) = &field {
                 if !(f.value.is_empty() || f.value.starts_with('/')) {
@@ -118,15 +201,29 @@ fn sensor(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>, have_mqtt: bool, declared: 
                 }
             } else if format == "json" {
                 let span = t.span();
-                ctx.error(&span, &t.name("field"), "missing: a JSON pointer for format = \"json\", e.g. field = \"/temperature\"");
+                ctx.error(
+                    &span,
+                    &t.name("field"),
+                    "missing: a JSON pointer for format = \"json\", e.g. field = \"/temperature\"",
+                );
             }
             let unit = t.choice(ctx, "unit", &["C", "F"]).map(|u| u.value);
-            topic.map(|tp| SensorSource::Mqtt { topic: tp.value, format, field: field.map(|f| f.value), unit })
+            topic.map(|tp| SensorSource::Mqtt {
+                topic: tp.value,
+                format,
+                field: field.map(|f| f.value),
+                unit,
+            })
         }
         "sim" => sim(ctx, t).map(SensorSource::Sim),
         _ => None,
     };
-    Some(SensorConfig { id: id?.value, name, interval: interval?, source: source? })
+    Some(SensorConfig {
+        id: id?.value,
+        name,
+        interval: interval?,
+        source: source?,
+    })
 }
 
 fn default_i2c_address(chip: &str) -> u8 {
@@ -151,7 +248,11 @@ fn sim(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>) -> Option<SimPattern> {
     let need = |t: &mut Fields<'_, '_>, ctx: &mut Ctx<'_>, key: &'static str| {
         if !t.has(key) {
             let span = t.span();
-            ctx.error(&span, &t.name(key), format!("missing: a number for pattern = \"{pattern}\""));
+            ctx.error(
+                &span,
+                &t.name(key),
+                format!("missing: a number for pattern = \"{pattern}\""),
+            );
             return None;
         }
         t.number(ctx, key).map(|n| n.value)
@@ -161,7 +262,9 @@ fn sim(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>) -> Option<SimPattern> {
         "sine" => {
             let min = need(t, ctx, "min");
             let max = need(t, ctx, "max");
-            let period = t.duration(ctx, "period").map_or(Duration::from_secs(60), |p| p.value);
+            let period = t
+                .duration(ctx, "period")
+                .map_or(Duration::from_secs(60), |p| p.value);
             if let (Some(lo), Some(hi)) = (min, max) {
                 if lo > hi {
                     let span = t.span();
@@ -174,13 +277,23 @@ fn sim(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>) -> Option<SimPattern> {
                 ctx.error(&span, &t.name("period"), "expected a period above zero");
                 return None;
             }
-            Some(SimPattern::Sine { min: min?, max: max?, period })
+            Some(SimPattern::Sine {
+                min: min?,
+                max: max?,
+                period,
+            })
         }
         "step" => {
             let from = need(t, ctx, "from");
             let to = need(t, ctx, "to");
-            let at = t.duration(ctx, "at").map_or(Duration::from_secs(30), |a| a.value);
-            Some(SimPattern::Step { from: from?, to: to?, at })
+            let at = t
+                .duration(ctx, "at")
+                .map_or(Duration::from_secs(30), |a| a.value);
+            Some(SimPattern::Step {
+                from: from?,
+                to: to?,
+                at,
+            })
         }
         _ => points(ctx, t),
     }
@@ -192,18 +305,30 @@ fn points(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>) -> Option<SimPattern> {
     let raw = t.raw("points");
     let Some(raw) = raw else {
         let span = t.span();
-        ctx.error(&span, &t.name("points"), "missing: points = [{ at = \"0s\", value = 20.0 }, ...] for pattern = \"points\"");
+        ctx.error(
+            &span,
+            &t.name("points"),
+            "missing: points = [{ at = \"0s\", value = 20.0 }, ...] for pattern = \"points\"",
+        );
         return None;
     };
     let DeValue::Array(items) = raw.get_ref() else {
-        ctx.error(&raw.span(), &t.name("points"), "expected an array of { at = \"10s\", value = 21.5 } tables");
+        ctx.error(
+            &raw.span(),
+            &t.name("points"),
+            "expected an array of { at = \"10s\", value = 21.5 } tables",
+        );
         return None;
     };
     let mut out = Vec::new();
     let mut ok = true;
     for item in items.iter() {
         let DeValue::Table(tab) = item.get_ref() else {
-            ctx.error(&item.span(), &t.name("points"), "expected a table like { at = \"10s\", value = 21.5 }");
+            ctx.error(
+                &item.span(),
+                &t.name("points"),
+                "expected a table like { at = \"10s\", value = 21.5 }",
+            );
             ok = false;
             continue;
         };
@@ -212,10 +337,18 @@ fn points(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>) -> Option<SimPattern> {
         let value = p.number(ctx, "value");
         let fault = p.boolean(ctx, "fault").is_some_and(|f| f.value);
         if at.is_none() && !p.has("at") {
-            ctx.error(&item.span(), &p.name("at"), "missing: when this point starts, e.g. at = \"10s\"");
+            ctx.error(
+                &item.span(),
+                &p.name("at"),
+                "missing: when this point starts, e.g. at = \"10s\"",
+            );
         }
         if value.is_none() && !fault && !p.has("value") {
-            ctx.error(&item.span(), &p.name("value"), "missing: a value, or fault = true");
+            ctx.error(
+                &item.span(),
+                &p.name("value"),
+                "missing: a value, or fault = true",
+            );
         }
         p.finish(ctx, "a sim point");
         match (at, value, fault) {
@@ -225,16 +358,28 @@ fn points(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>) -> Option<SimPattern> {
         }
     }
     if ok && out.is_empty() {
-        ctx.error(&raw.span(), &t.name("points"), "expected at least one point");
+        ctx.error(
+            &raw.span(),
+            &t.name("points"),
+            "expected at least one point",
+        );
         return None;
     }
     if ok && out.windows(2).any(|w| w[0].0 >= w[1].0) {
-        ctx.error(&raw.span(), &t.name("points"), "expected points in increasing `at` order");
+        ctx.error(
+            &raw.span(),
+            &t.name("points"),
+            "expected points in increasing `at` order",
+        );
         return None;
     }
     if let (Some(c), Some(last)) = (cycle, out.last()) {
         if c <= last.0 {
-            ctx.error(&raw.span(), &t.name("cycle"), "expected `cycle` longer than the last point's `at`");
+            ctx.error(
+                &raw.span(),
+                &t.name("cycle"),
+                "expected `cycle` longer than the last point's `at`",
+            );
             return None;
         }
     }

@@ -22,7 +22,11 @@ pub struct Ctx<'s> {
 impl<'s> Ctx<'s> {
     /// A context for one file's text.
     pub fn new(file: &'s Path, src: &'s str) -> Self {
-        Ctx { src, file, errors: Vec::new() }
+        Ctx {
+            src,
+            file,
+            errors: Vec::new(),
+        }
     }
 
     /// Records an error at `span` about `key`.
@@ -90,9 +94,7 @@ fn number(v: &DeValue<'_>) -> Option<f64> {
 
 fn integer(v: &DeValue<'_>) -> Option<i64> {
     match v {
-        DeValue::Integer(i) => {
-            i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()
-        }
+        DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok(),
         _ => None,
     }
 }
@@ -100,7 +102,12 @@ fn integer(v: &DeValue<'_>) -> Option<i64> {
 impl<'t, 'i> Fields<'t, 'i> {
     /// Starts reading `table`; `prefix` names it in errors (e.g. "[agent]").
     pub fn new(table: &'t DeTable<'i>, span: Range<usize>, prefix: impl Into<String>) -> Self {
-        Fields { table, span, prefix: prefix.into(), asked: Vec::new() }
+        Fields {
+            table,
+            span,
+            prefix: prefix.into(),
+            asked: Vec::new(),
+        }
     }
 
     /// The table's own span.
@@ -133,10 +140,17 @@ impl<'t, 'i> Fields<'t, 'i> {
     ) -> Option<At<T>> {
         let v = self.raw(key)?;
         match convert(v.get_ref()) {
-            Some(value) => Some(At { value, span: v.span() }),
+            Some(value) => Some(At {
+                value,
+                span: v.span(),
+            }),
             None => {
                 let found = describe(v.get_ref());
-                ctx.error(&v.span(), &self.name(key), format!("expected {expected}, found {found}"));
+                ctx.error(
+                    &v.span(),
+                    &self.name(key),
+                    format!("expected {expected}, found {found}"),
+                );
                 None
             }
         }
@@ -148,7 +162,12 @@ impl<'t, 'i> Fields<'t, 'i> {
     }
 
     /// A required string value.
-    pub fn required_string(&mut self, ctx: &mut Ctx<'_>, key: &'static str, what: &str) -> Option<At<String>> {
+    pub fn required_string(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &'static str,
+        what: &str,
+    ) -> Option<At<String>> {
         if self.table.get(key).is_none() {
             let span = self.span();
             ctx.error(&span, &self.name(key), format!("missing: {what}"));
@@ -160,13 +179,23 @@ impl<'t, 'i> Fields<'t, 'i> {
 
     /// A number (integer or float).
     pub fn number(&mut self, ctx: &mut Ctx<'_>, key: &'static str) -> Option<At<f64>> {
-        self.typed(ctx, key, "a number (°C)", |v| number(v).filter(|n| n.is_finite()))
+        self.typed(ctx, key, "a number (°C)", |v| {
+            number(v).filter(|n| n.is_finite())
+        })
     }
 
     /// An integer within `range`.
-    pub fn integer(&mut self, ctx: &mut Ctx<'_>, key: &'static str, min: i64, max: i64) -> Option<At<i64>> {
+    pub fn integer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &'static str,
+        min: i64,
+        max: i64,
+    ) -> Option<At<i64>> {
         let expected = format!("an integer from {min} to {max}");
-        self.typed(ctx, key, &expected, |v| integer(v).filter(|n| (min..=max).contains(n)))
+        self.typed(ctx, key, &expected, |v| {
+            integer(v).filter(|n| (min..=max).contains(n))
+        })
     }
 
     /// A boolean.
@@ -176,7 +205,9 @@ impl<'t, 'i> Fields<'t, 'i> {
 
     /// A duration string.
     pub fn duration(&mut self, ctx: &mut Ctx<'_>, key: &'static str) -> Option<At<Duration>> {
-        self.typed(ctx, key, DURATION_HINT, |v| v.as_str().and_then(parse_duration))
+        self.typed(ctx, key, DURATION_HINT, |v| {
+            v.as_str().and_then(parse_duration)
+        })
     }
 
     /// A size string.
@@ -185,10 +216,17 @@ impl<'t, 'i> Fields<'t, 'i> {
     }
 
     /// One of a fixed set of strings.
-    pub fn choice(&mut self, ctx: &mut Ctx<'_>, key: &'static str, choices: &[&str]) -> Option<At<String>> {
+    pub fn choice(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &'static str,
+        choices: &[&str],
+    ) -> Option<At<String>> {
         let expected = format!("one of {}", quoted_list(choices));
         self.typed(ctx, key, &expected, |v| {
-            v.as_str().filter(|s| choices.contains(s)).map(str::to_string)
+            v.as_str()
+                .filter(|s| choices.contains(s))
+                .map(str::to_string)
         })
     }
 
@@ -196,7 +234,10 @@ impl<'t, 'i> Fields<'t, 'i> {
     pub fn string_list(&mut self, ctx: &mut Ctx<'_>, key: &'static str) -> Option<At<Vec<String>>> {
         self.typed(ctx, key, "a string or an array of strings", |v| match v {
             DeValue::String(s) => Some(vec![s.to_string()]),
-            DeValue::Array(a) => a.iter().map(|i| i.get_ref().as_str().map(str::to_string)).collect(),
+            DeValue::Array(a) => a
+                .iter()
+                .map(|i| i.get_ref().as_str().map(str::to_string))
+                .collect(),
             _ => None,
         })
     }
@@ -207,32 +248,57 @@ impl<'t, 'i> Fields<'t, 'i> {
         match v.get_ref() {
             DeValue::Table(t) => {
                 // Top-level tables are named the way the file writes them: `[agent] data_dir`.
-                let prefix = if self.prefix.is_empty() { format!("[{key}] ") } else { format!("{}{key}.", self.prefix) };
+                let prefix = if self.prefix.is_empty() {
+                    format!("[{key}] ")
+                } else {
+                    format!("{}{key}.", self.prefix)
+                };
                 Some(Fields::new(t, v.span(), prefix))
             }
             other => {
                 let found = describe(other);
-                ctx.error(&v.span(), &self.name(key), format!("expected a table, found {found}"));
+                ctx.error(
+                    &v.span(),
+                    &self.name(key),
+                    format!("expected a table, found {found}"),
+                );
                 None
             }
         }
     }
 
     /// An array of tables (`[[key]]` or `key = [{...}]`).
-    pub fn tables(&mut self, ctx: &mut Ctx<'_>, key: &'static str, label: &str) -> Vec<Fields<'t, 'i>> {
-        let Some(v) = self.raw(key) else { return Vec::new() };
+    pub fn tables(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &'static str,
+        label: &str,
+    ) -> Vec<Fields<'t, 'i>> {
+        let Some(v) = self.raw(key) else {
+            return Vec::new();
+        };
         let DeValue::Array(items) = v.get_ref() else {
             let found = describe(v.get_ref());
-            ctx.error(&v.span(), &self.name(key), format!("expected an array of tables ([[{key}]]), found {found}"));
+            ctx.error(
+                &v.span(),
+                &self.name(key),
+                format!("expected an array of tables ([[{key}]]), found {found}"),
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
         for (n, item) in items.iter().enumerate() {
             match item.get_ref() {
-                DeValue::Table(t) => out.push(Fields::new(t, item.span(), format!("{label} #{}: ", n + 1))),
+                DeValue::Table(t) => {
+                    out.push(Fields::new(t, item.span(), format!("{label} #{}: ", n + 1)))
+                }
                 other => {
                     let found = describe(other);
-                    ctx.error(&item.span(), &self.name(key), format!("expected a table, found {found}"));
+                    ctx.error(
+                        &item.span(),
+                        &self.name(key),
+                        format!("expected a table, found {found}"),
+                    );
                 }
             }
         }
@@ -255,7 +321,10 @@ impl<'t, 'i> Fields<'t, 'i> {
             ctx.error(
                 &k.span(),
                 &self.name(key),
-                format!("unknown key in {what}{hint}; expected one of: {}", known.join(", ")),
+                format!(
+                    "unknown key in {what}{hint}; expected one of: {}",
+                    known.join(", ")
+                ),
             );
         }
     }

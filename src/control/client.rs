@@ -30,19 +30,34 @@ pub enum AskError {
         source: std::io::Error,
     },
     /// The agent answered something unreadable.
-    #[error("the agent on {0} answered something this version cannot read (different versions?): {1}")]
+    #[error(
+        "the agent on {0} answered something this version cannot read (different versions?): {1}"
+    )]
     BadReply(PathBuf, String),
 }
 
 /// Sends one request to the agent running with `data_dir` and waits for its reply.
 pub fn ask(data_dir: &Path, req: &Request, timeout: Duration) -> Result<Reply, AskError> {
     let socket = super::socket_path(data_dir);
-    let io = |source: std::io::Error| AskError::Io { socket: socket.clone(), source };
+    let io = |source: std::io::Error| AskError::Io {
+        socket: socket.clone(),
+        source,
+    };
     let mut stream = match UnixStream::connect(&socket) {
         Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(AskError::Denied(socket)),
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
-            return Err(AskError::NotRunning { data_dir: data_dir.to_path_buf(), socket })
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(AskError::Denied(socket))
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Err(AskError::NotRunning {
+                data_dir: data_dir.to_path_buf(),
+                socket,
+            })
         }
         Err(e) => return Err(io(e)),
     };

@@ -15,7 +15,11 @@ pub type CoreHandle = mpsc::Sender<(Request, oneshot::Sender<Reply>)>;
 
 /// Binds the socket (replacing a stale one left by a killed agent) and serves
 /// connections until the task is dropped. Fails if another agent answers there.
-pub async fn serve(path: PathBuf, store: Store, core: CoreHandle) -> std::io::Result<tokio::task::JoinHandle<()>> {
+pub async fn serve(
+    path: PathBuf,
+    store: Store,
+    core: CoreHandle,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
     if path.exists() {
         if UnixStream::connect(&path).await.is_ok() {
             return Err(std::io::Error::new(
@@ -57,20 +61,32 @@ async fn handle(stream: UnixStream, store: &Store, core: &CoreHandle) -> std::io
     let mut reader = tokio::io::AsyncReadExt::take(BufReader::new(read), 64 * 1024);
     reader.read_line(&mut line).await?;
     let reply = match serde_json::from_str::<Request>(line.trim()) {
-        Err(e) => Reply::Error { message: format!("bad control request: {e}") },
-        Ok(Request::History { sensor, since_ms, limit }) => {
+        Err(e) => Reply::Error {
+            message: format!("bad control request: {e}"),
+        },
+        Ok(Request::History {
+            sensor,
+            since_ms,
+            limit,
+        }) => {
             let store = store.clone();
             // A long range scan must not hold up an async worker.
             tokio::task::spawn_blocking(move || history(&store, &sensor, since_ms, limit))
                 .await
-                .unwrap_or(Reply::Error { message: "history query failed".into() })
+                .unwrap_or(Reply::Error {
+                    message: "history query failed".into(),
+                })
         }
         Ok(req) => {
             let (tx, rx) = oneshot::channel();
             if core.send((req, tx)).await.is_err() {
-                Reply::Error { message: "the agent is shutting down".into() }
+                Reply::Error {
+                    message: "the agent is shutting down".into(),
+                }
             } else {
-                rx.await.unwrap_or(Reply::Error { message: "the agent did not answer".into() })
+                rx.await.unwrap_or(Reply::Error {
+                    message: "the agent did not answer".into(),
+                })
             }
         }
     };
@@ -83,8 +99,12 @@ async fn handle(stream: UnixStream, store: &Store, core: &CoreHandle) -> std::io
 /// Answers a history request from the store.
 pub fn history(store: &Store, sensor: &str, since_ms: i64, limit: usize) -> Reply {
     match store.readings_since(sensor, since_ms, limit) {
-        Ok(rows) => Reply::History { rows: rows.iter().map(HistoryRow::from_stored).collect() },
-        Err(e) => Reply::Error { message: e.to_string() },
+        Ok(rows) => Reply::History {
+            rows: rows.iter().map(HistoryRow::from_stored).collect(),
+        },
+        Err(e) => Reply::Error {
+            message: e.to_string(),
+        },
     }
 }
 

@@ -100,15 +100,31 @@ fn clear(rule: &RuleConfig, dir: Direction, v: f64) -> bool {
 impl Alert {
     /// A quiet alert whose stale clock starts at `now`.
     pub fn new(now: Mono) -> Alert {
-        Alert { phase: Phase::Ok, stale: None, last_valid: now, last_value: None, changes: HistoryBuffer::new() }
+        Alert {
+            phase: Phase::Ok,
+            stale: None,
+            last_valid: now,
+            last_value: None,
+            changes: HistoryBuffer::new(),
+        }
     }
 
     fn changes_within(&self, now: Mono, window_ms: u64) -> usize {
-        self.changes.oldest_ordered().filter(|t| now.since(**t) <= window_ms).count()
+        self.changes
+            .oldest_ordered()
+            .filter(|t| now.since(**t) <= window_ms)
+            .count()
     }
 
     /// A valid reading `v` taken at `now` / `wall`.
-    pub fn on_value(&mut self, rule: &RuleConfig, o: &Origin<'_>, v: f64, now: Mono, wall: Wall) -> Step {
+    pub fn on_value(
+        &mut self,
+        rule: &RuleConfig,
+        o: &Origin<'_>,
+        v: f64,
+        now: Mono,
+        wall: Wall,
+    ) -> Step {
         let mut step = Step::default();
         self.last_valid = now;
         self.last_value = Some((v, wall));
@@ -128,19 +144,31 @@ impl Alert {
                     if for_ms == 0 {
                         self.fire(rule, o, dir, v, now, wall, wall, &mut step);
                     } else {
-                        self.phase = Phase::Pending { since: now, since_wall: wall, dir };
+                        self.phase = Phase::Pending {
+                            since: now,
+                            since_wall: wall,
+                            dir,
+                        };
                         step.dirty = true;
                     }
                 }
             }
-            Phase::Pending { since, since_wall, dir } => match breach(rule, v) {
+            Phase::Pending {
+                since,
+                since_wall,
+                dir,
+            } => match breach(rule, v) {
                 Some(d) if d == dir => {
                     if now.since(since) >= for_ms {
                         self.fire(rule, o, dir, v, now, wall, since_wall, &mut step);
                     }
                 }
                 Some(d) => {
-                    self.phase = Phase::Pending { since: now, since_wall: wall, dir: d };
+                    self.phase = Phase::Pending {
+                        since: now,
+                        since_wall: wall,
+                        dir: d,
+                    };
                     step.dirty = true;
                 }
                 None => {
@@ -148,10 +176,26 @@ impl Alert {
                     step.dirty = true;
                 }
             },
-            Phase::Firing { alert, since_wall, last_notify, dir, value, clear_since, flapping } => {
+            Phase::Firing {
+                alert,
+                since_wall,
+                last_notify,
+                dir,
+                value,
+                clear_since,
+                flapping,
+            } => {
                 if !clear(rule, dir, v) {
                     if clear_since.is_some() {
-                        self.phase = Phase::Firing { alert, since_wall, last_notify, dir, value, clear_since: None, flapping };
+                        self.phase = Phase::Firing {
+                            alert,
+                            since_wall,
+                            last_notify,
+                            dir,
+                            value,
+                            clear_since: None,
+                            flapping,
+                        };
                     }
                     return step;
                 }
@@ -159,9 +203,19 @@ impl Alert {
                 if flapping {
                     let calm_since = clear_since.unwrap_or(now);
                     if now.since(calm_since) >= window {
-                        self.resolve(rule, o, &alert, dir, since_wall, v, now, wall, true, &mut step);
+                        self.resolve(
+                            rule, o, &alert, dir, since_wall, v, now, wall, true, &mut step,
+                        );
                     } else {
-                        self.phase = Phase::Firing { alert, since_wall, last_notify, dir, value, clear_since: Some(calm_since), flapping };
+                        self.phase = Phase::Firing {
+                            alert,
+                            since_wall,
+                            last_notify,
+                            dir,
+                            value,
+                            clear_since: Some(calm_since),
+                            flapping,
+                        };
                     }
                 } else if self.changes_within(now, window) + 1 >= rule.flap_changes as usize {
                     tracing::warn!(
@@ -169,10 +223,20 @@ impl Alert {
                         "alert is flapping; holding it firing until the value stays clear for {}",
                         human_ms(window)
                     );
-                    self.phase = Phase::Firing { alert, since_wall, last_notify, dir, value, clear_since: Some(now), flapping: true };
+                    self.phase = Phase::Firing {
+                        alert,
+                        since_wall,
+                        last_notify,
+                        dir,
+                        value,
+                        clear_since: Some(now),
+                        flapping: true,
+                    };
                     step.dirty = true;
                 } else {
-                    self.resolve(rule, o, &alert, dir, since_wall, v, now, wall, false, &mut step);
+                    self.resolve(
+                        rule, o, &alert, dir, since_wall, v, now, wall, false, &mut step,
+                    );
                 }
             }
         }
@@ -180,7 +244,17 @@ impl Alert {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn fire(&mut self, rule: &RuleConfig, o: &Origin<'_>, dir: Direction, v: f64, now: Mono, wall: Wall, since: Wall, step: &mut Step) {
+    fn fire(
+        &mut self,
+        rule: &RuleConfig,
+        o: &Origin<'_>,
+        dir: Direction,
+        v: f64,
+        now: Mono,
+        wall: Wall,
+        since: Wall,
+        step: &mut Step,
+    ) {
         let mut e = new_event(EventKind::Firing, o, rule.severity, wall);
         e.alert = Some(e.id.clone());
         e.value = Some(round3(v));
@@ -203,16 +277,35 @@ impl Alert {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn resolve(&mut self, rule: &RuleConfig, o: &Origin<'_>, alert: &str, dir: Direction, since: Wall, v: f64, now: Mono, wall: Wall, flapped: bool, step: &mut Step) {
+    fn resolve(
+        &mut self,
+        rule: &RuleConfig,
+        o: &Origin<'_>,
+        alert: &str,
+        dir: Direction,
+        since: Wall,
+        v: f64,
+        now: Mono,
+        wall: Wall,
+        flapped: bool,
+        step: &mut Step,
+    ) {
         let mut e = new_event(EventKind::Resolved, o, rule.severity, wall);
         e.alert = Some(alert.to_string());
         e.value = Some(round3(v));
         e.threshold = Some(threshold(rule, dir));
         e.direction = Some(dir);
         e.since = Some(since.rfc3339());
-        let lasted = if since.unsynced || wall.unsynced { String::new() } else { format!(" after {}", human_ms((wall.ms - since.ms).max(0) as u64)) };
+        let lasted = if since.unsynced || wall.unsynced {
+            String::new()
+        } else {
+            format!(" after {}", human_ms((wall.ms - since.ms).max(0) as u64))
+        };
         e.detail = Some(if flapped {
-            format!("back to {v:.1} °C{lasted}; it was flapping and has now stayed clear for {}", human_ms(rule.flap_window.as_millis() as u64))
+            format!(
+                "back to {v:.1} °C{lasted}; it was flapping and has now stayed clear for {}",
+                human_ms(rule.flap_window.as_millis() as u64)
+            )
         } else {
             format!("back to {v:.1} °C{lasted}")
         });
@@ -225,7 +318,18 @@ impl Alert {
     /// Time passing: `repeat` re-notifications and `stale` detection.
     pub fn on_tick(&mut self, rule: &RuleConfig, o: &Origin<'_>, now: Mono, wall: Wall) -> Step {
         let mut step = Step::default();
-        if let (Some(repeat), Phase::Firing { alert, since_wall, last_notify, dir, value, .. }) = (rule.repeat, &mut self.phase) {
+        if let (
+            Some(repeat),
+            Phase::Firing {
+                alert,
+                since_wall,
+                last_notify,
+                dir,
+                value,
+                ..
+            },
+        ) = (rule.repeat, &mut self.phase)
+        {
             if now.since(*last_notify) >= repeat.as_millis() as u64 {
                 *last_notify = now;
                 let mut e = new_event(EventKind::Firing, o, rule.severity, wall);
@@ -242,16 +346,30 @@ impl Alert {
         if let (Some(stale), None) = (rule.stale, &self.stale) {
             let quiet = now.since(self.last_valid);
             if quiet >= stale.as_millis() as u64 {
-                let since_wall = self.last_value.map_or(Wall { ms: wall.ms - quiet as i64, unsynced: wall.unsynced }, |(_, w)| w);
+                let since_wall = self.last_value.map_or(
+                    Wall {
+                        ms: wall.ms - quiet as i64,
+                        unsynced: wall.unsynced,
+                    },
+                    |(_, w)| w,
+                );
                 let mut e = new_event(EventKind::Stale, o, rule.severity, wall);
                 e.alert = Some(e.id.clone());
                 e.value = self.last_value.map(|(v, _)| round3(v));
                 e.since = Some(since_wall.rfc3339());
                 e.detail = Some(match self.last_value {
-                    Some((v, _)) => format!("no valid reading for {} (last: {v:.1} °C)", human_ms(quiet)),
-                    None => format!("no valid reading for {} since the agent started", human_ms(quiet)),
+                    Some((v, _)) => {
+                        format!("no valid reading for {} (last: {v:.1} °C)", human_ms(quiet))
+                    }
+                    None => format!(
+                        "no valid reading for {} since the agent started",
+                        human_ms(quiet)
+                    ),
                 });
-                self.stale = Some(StaleAlert { alert: e.id.clone(), since_wall });
+                self.stale = Some(StaleAlert {
+                    alert: e.id.clone(),
+                    since_wall,
+                });
                 step.events.push(e);
                 step.dirty = true;
             }

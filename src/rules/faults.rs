@@ -22,18 +22,29 @@ impl FaultTrack {
     /// Rebuilds from the store at `now` / `wall`.
     pub fn restore(active: bool, last_emit_ms: Option<i64>, now: Mono, wall: Wall) -> FaultTrack {
         let last_emit = match (last_emit_ms, wall.unsynced) {
-            (Some(ms), false) if ms <= wall.ms => Some(Mono(now.0.saturating_sub((wall.ms - ms) as u64))),
+            (Some(ms), false) if ms <= wall.ms => {
+                Some(Mono(now.0.saturating_sub((wall.ms - ms) as u64)))
+            }
             // Unknown age on an untrusted clock: count from now (report later, not twice).
             (Some(_), _) => Some(now),
             (None, _) => None,
         };
-        FaultTrack { active, last_emit, last_emit_wall: last_emit_ms, since_emit: 0 }
+        FaultTrack {
+            active,
+            last_emit,
+            last_emit_wall: last_emit_ms,
+            since_emit: 0,
+        }
     }
 
     /// A faulty reading at `now`; returns the number of faults to report if an event is due.
     pub fn on_fault(&mut self, now: Mono) -> Option<u32> {
         self.since_emit += 1;
-        let gap = if self.active { REPEAT_MS } else { AFTER_RECOVERY_MS };
+        let gap = if self.active {
+            REPEAT_MS
+        } else {
+            AFTER_RECOVERY_MS
+        };
         self.active = true;
         let due = self.last_emit.is_none_or(|e| now.since(e) >= gap);
         if !due {
@@ -55,7 +66,10 @@ impl FaultTrack {
         if self.since_emit == 0 && self.active && !wall.unsynced {
             self.last_emit_wall = Some(wall.ms);
         }
-        let saved = Saved::Fault { active: self.active, last_emit_ms: self.last_emit_wall };
+        let saved = Saved::Fault {
+            active: self.active,
+            last_emit_ms: self.last_emit_wall,
+        };
         Some(serde_json::to_vec(&saved).expect("state serialises"))
     }
 }

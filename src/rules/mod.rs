@@ -70,9 +70,15 @@ impl Engine {
         }
         Engine {
             rules: rules.to_vec(),
-            names: sensors.iter().map(|s| (s.id.clone(), s.name.clone())).collect(),
+            names: sensors
+                .iter()
+                .map(|s| (s.id.clone(), s.name.clone()))
+                .collect(),
             alerts,
-            faults: sensors.iter().map(|s| (s.id.clone(), FaultTrack::default())).collect(),
+            faults: sensors
+                .iter()
+                .map(|s| (s.id.clone(), FaultTrack::default()))
+                .collect(),
         }
     }
 
@@ -84,8 +90,21 @@ impl Engine {
         let alert = &self.alerts[key];
         let phase = match &alert.phase {
             Phase::Ok => SavedPhase::Ok,
-            Phase::Pending { since_wall, dir, .. } => SavedPhase::Pending { since_ms: since_wall.ms, unsynced: since_wall.unsynced, dir: *dir },
-            Phase::Firing { alert, since_wall, dir, value, flapping, .. } => SavedPhase::Firing {
+            Phase::Pending {
+                since_wall, dir, ..
+            } => SavedPhase::Pending {
+                since_ms: since_wall.ms,
+                unsynced: since_wall.unsynced,
+                dir: *dir,
+            },
+            Phase::Firing {
+                alert,
+                since_wall,
+                dir,
+                value,
+                flapping,
+                ..
+            } => SavedPhase::Firing {
                 alert: alert.clone(),
                 since_ms: since_wall.ms,
                 unsynced: since_wall.unsynced,
@@ -94,13 +113,19 @@ impl Engine {
                 flapping: *flapping,
             },
         };
-        let stale = alert.stale.as_ref().map(|s| SavedStale { alert: s.alert.clone(), since_ms: s.since_wall.ms });
+        let stale = alert.stale.as_ref().map(|s| SavedStale {
+            alert: s.alert.clone(),
+            since_ms: s.since_wall.ms,
+        });
         let k = alert_key(&self.rules[key.0].id, &key.1);
         if phase == SavedPhase::Ok && stale.is_none() {
             return (k, None);
         }
         let saved = Saved::Alert { phase, stale };
-        (k, Some(serde_json::to_vec(&saved).expect("state serialises")))
+        (
+            k,
+            Some(serde_json::to_vec(&saved).expect("state serialises")),
+        )
     }
 
     /// Restores saved states (from a previous run) at `now` / `wall`. States
@@ -120,25 +145,65 @@ impl Engine {
                             let rule_cfg = &self.rules[k.0];
                             let alert = self.alerts.get_mut(&k).expect("checked");
                             alert.phase = restore_phase(phase, rule_cfg, now, wall);
-                            alert.stale = stale.map(|s| alert::StaleAlert { alert: s.alert, since_wall: Wall { ms: s.since_ms, unsynced: false } });
+                            alert.stale = stale.map(|s| alert::StaleAlert {
+                                alert: s.alert,
+                                since_wall: Wall {
+                                    ms: s.since_ms,
+                                    unsynced: false,
+                                },
+                            });
                         }
                         None => {
-                            if let SavedPhase::Firing { alert, since_ms, dir, .. } = phase {
-                                let origin = Origin { rule: None, sensor, sensor_name: None };
-                                let mut e = new_event(EventKind::Resolved, &origin, edgetherm_proto::Severity::Info, wall);
+                            if let SavedPhase::Firing {
+                                alert,
+                                since_ms,
+                                dir,
+                                ..
+                            } = phase
+                            {
+                                let origin = Origin {
+                                    rule: None,
+                                    sensor,
+                                    sensor_name: None,
+                                };
+                                let mut e = new_event(
+                                    EventKind::Resolved,
+                                    &origin,
+                                    edgetherm_proto::Severity::Info,
+                                    wall,
+                                );
                                 e.rule = Some(rule.to_string());
                                 e.alert = Some(alert);
                                 e.direction = Some(dir);
-                                e.since = Some(Wall { ms: since_ms, unsynced: false }.rfc3339());
-                                e.detail = Some("closed: its rule or sensor was removed from the config".into());
+                                e.since = Some(
+                                    Wall {
+                                        ms: since_ms,
+                                        unsynced: false,
+                                    }
+                                    .rfc3339(),
+                                );
+                                e.detail = Some(
+                                    "closed: its rule or sensor was removed from the config".into(),
+                                );
                                 out.events.push(e);
                             }
                             out.states.push((key, None));
                         }
                     }
                 }
-                (Some("f"), Some(sensor), None, Some(Saved::Fault { active, last_emit_ms })) if self.faults.contains_key(sensor) => {
-                    self.faults.insert(sensor.to_string(), FaultTrack::restore(active, last_emit_ms, now, wall));
+                (
+                    Some("f"),
+                    Some(sensor),
+                    None,
+                    Some(Saved::Fault {
+                        active,
+                        last_emit_ms,
+                    }),
+                ) if self.faults.contains_key(sensor) => {
+                    self.faults.insert(
+                        sensor.to_string(),
+                        FaultTrack::restore(active, last_emit_ms, now, wall),
+                    );
                 }
                 _ => {
                     tracing::warn!(key = %key, "dropping a saved alert state that no longer matches the config or cannot be read");
@@ -161,10 +226,24 @@ impl Engine {
                         out.states.push((fault_key(&r.sensor), track.save(r.wall)));
                     }
                 }
-                let keys: Vec<(usize, String)> = self.alerts.range((0, r.sensor.clone())..).map(|(k, _)| k.clone()).collect();
+                let keys: Vec<(usize, String)> = self
+                    .alerts
+                    .range((0, r.sensor.clone())..)
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 for key in keys.into_iter().filter(|k| k.1 == r.sensor) {
-                    let origin = Origin { rule: Some(&self.rules[key.0]), sensor: &r.sensor, sensor_name: name.as_deref() };
-                    let step = self.alerts.get_mut(&key).expect("listed").on_value(&self.rules[key.0], &origin, *v, r.mono, r.wall);
+                    let origin = Origin {
+                        rule: Some(&self.rules[key.0]),
+                        sensor: &r.sensor,
+                        sensor_name: name.as_deref(),
+                    };
+                    let step = self.alerts.get_mut(&key).expect("listed").on_value(
+                        &self.rules[key.0],
+                        &origin,
+                        *v,
+                        r.mono,
+                        r.wall,
+                    );
                     out.events.extend(step.events);
                     if step.dirty {
                         out.states.push(self.save(&key));
@@ -174,9 +253,22 @@ impl Engine {
             Err(fault) => {
                 let track = self.faults.entry(r.sensor.clone()).or_default();
                 if let Some(count) = track.on_fault(r.mono) {
-                    let origin = Origin { rule: None, sensor: &r.sensor, sensor_name: name.as_deref() };
-                    let mut e = new_event(EventKind::SensorFault, &origin, edgetherm_proto::Severity::Warning, r.wall);
-                    let also = if count > 1 { format!(" ({} faulty readings since the last report)", count) } else { String::new() };
+                    let origin = Origin {
+                        rule: None,
+                        sensor: &r.sensor,
+                        sensor_name: name.as_deref(),
+                    };
+                    let mut e = new_event(
+                        EventKind::SensorFault,
+                        &origin,
+                        edgetherm_proto::Severity::Warning,
+                        r.wall,
+                    );
+                    let also = if count > 1 {
+                        format!(" ({} faulty readings since the last report)", count)
+                    } else {
+                        String::new()
+                    };
                     e.detail = Some(format!("{fault}{also}"));
                     out.events.push(e);
                     out.states.push((fault_key(&r.sensor), track.save(r.wall)));
@@ -192,8 +284,17 @@ impl Engine {
         let keys: Vec<(usize, String)> = self.alerts.keys().cloned().collect();
         for key in keys {
             let name = self.names.get(&key.1).cloned().flatten();
-            let origin = Origin { rule: Some(&self.rules[key.0]), sensor: &key.1, sensor_name: name.as_deref() };
-            let step = self.alerts.get_mut(&key).expect("listed").on_tick(&self.rules[key.0], &origin, now, wall);
+            let origin = Origin {
+                rule: Some(&self.rules[key.0]),
+                sensor: &key.1,
+                sensor_name: name.as_deref(),
+            };
+            let step = self.alerts.get_mut(&key).expect("listed").on_tick(
+                &self.rules[key.0],
+                &origin,
+                now,
+                wall,
+            );
             out.events.extend(step.events);
             if step.dirty {
                 out.states.push(self.save(&key));
@@ -209,16 +310,32 @@ impl Engine {
             .map(|((i, sensor), a)| {
                 let (mut state, mut since) = match &a.phase {
                     Phase::Ok => ("ok".to_string(), None),
-                    Phase::Pending { since_wall, .. } => ("pending".to_string(), Some(since_wall.rfc3339())),
-                    Phase::Firing { since_wall, flapping, .. } => {
-                        ((if *flapping { "flapping" } else { "firing" }).to_string(), Some(since_wall.rfc3339()))
+                    Phase::Pending { since_wall, .. } => {
+                        ("pending".to_string(), Some(since_wall.rfc3339()))
                     }
+                    Phase::Firing {
+                        since_wall,
+                        flapping,
+                        ..
+                    } => (
+                        (if *flapping { "flapping" } else { "firing" }).to_string(),
+                        Some(since_wall.rfc3339()),
+                    ),
                 };
                 if let Some(s) = &a.stale {
-                    state = if state == "ok" { "stale".into() } else { format!("{state}+stale") };
+                    state = if state == "ok" {
+                        "stale".into()
+                    } else {
+                        format!("{state}+stale")
+                    };
                     since = since.or(Some(s.since_wall.rfc3339()));
                 }
-                AlertStatus { rule: self.rules[*i].id.clone(), sensor: sensor.clone(), state, since }
+                AlertStatus {
+                    rule: self.rules[*i].id.clone(),
+                    sensor: sensor.clone(),
+                    state,
+                    since,
+                }
             })
             .collect()
     }
@@ -232,15 +349,40 @@ impl Engine {
 fn restore_phase(phase: SavedPhase, rule: &RuleConfig, now: Mono, wall: Wall) -> Phase {
     match phase {
         SavedPhase::Ok => Phase::Ok,
-        SavedPhase::Pending { since_ms, unsynced, dir } => {
+        SavedPhase::Pending {
+            since_ms,
+            unsynced,
+            dir,
+        } => {
             // Continue the `for` countdown only on a trusted clock; otherwise
             // start it again (later, never early).
-            let elapsed = if unsynced || wall.unsynced { 0 } else { (wall.ms - since_ms).clamp(0, rule.for_.as_millis() as i64) as u64 };
-            Phase::Pending { since: Mono(now.0.saturating_sub(elapsed)), since_wall: Wall { ms: since_ms, unsynced }, dir }
+            let elapsed = if unsynced || wall.unsynced {
+                0
+            } else {
+                (wall.ms - since_ms).clamp(0, rule.for_.as_millis() as i64) as u64
+            };
+            Phase::Pending {
+                since: Mono(now.0.saturating_sub(elapsed)),
+                since_wall: Wall {
+                    ms: since_ms,
+                    unsynced,
+                },
+                dir,
+            }
         }
-        SavedPhase::Firing { alert, since_ms, unsynced, dir, value, flapping } => Phase::Firing {
+        SavedPhase::Firing {
             alert,
-            since_wall: Wall { ms: since_ms, unsynced },
+            since_ms,
+            unsynced,
+            dir,
+            value,
+            flapping,
+        } => Phase::Firing {
+            alert,
+            since_wall: Wall {
+                ms: since_ms,
+                unsynced,
+            },
             // A restart does not count as a notification, but it must not
             // cause an immediate repeat either: the next repeat is a full period away.
             last_notify: now,

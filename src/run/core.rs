@@ -43,7 +43,13 @@ pub struct Core {
 
 impl Core {
     /// Builds the core; `notes` explain sensors that are not polled.
-    pub fn new(cfg: Config, store: Store, mono: MonoClock, opened: Opened, notes: Vec<(String, String)>) -> Core {
+    pub fn new(
+        cfg: Config,
+        store: Store,
+        mono: MonoClock,
+        opened: Opened,
+        notes: Vec<(String, String)>,
+    ) -> Core {
         let mut clock = Clock::new(mono, store.last_wall_ms());
         let (now, _, _) = clock.now();
         let engine = Engine::new(&cfg.rules, &cfg.sensors, now);
@@ -84,23 +90,36 @@ impl Core {
                 "the local store was damaged and has been replaced by a fresh one; the old one is at {} ({reason}). Alert state and readings from before are not in the new store.",
                 moved_to.display()
             ));
-            self.save(Output { events: vec![e], states: Vec::new() });
+            self.save(Output {
+                events: vec![e],
+                states: Vec::new(),
+            });
         }
         self.deliver();
         Ok(())
     }
 
     /// Runs until a shutdown signal, then returns.
-    pub async fn run(&mut self, mut readings: mpsc::Receiver<Raw>, mut requests: mpsc::Receiver<(Request, oneshot::Sender<Reply>)>) -> Result<(), RunError> {
+    pub async fn run(
+        &mut self,
+        mut readings: mpsc::Receiver<Raw>,
+        mut requests: mpsc::Receiver<(Request, oneshot::Sender<Reply>)>,
+    ) -> Result<(), RunError> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut flush = tokio::time::interval(self.cfg.buffer.flush_interval);
         flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut maintain = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(30), MAINTENANCE);
+        let mut maintain = tokio::time::interval_at(
+            tokio::time::Instant::now() + Duration::from_secs(30),
+            MAINTENANCE,
+        );
         maintain.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let watchdog = sd_notify::watchdog_enabled();
-        let mut pet = tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| (w / 2).max(Duration::from_millis(500))));
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut pet = tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| {
+            (w / 2).max(Duration::from_millis(500))
+        }));
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         loop {
             tokio::select! {
                 Some(raw) = readings.recv() => self.on_raw(raw),
@@ -124,7 +143,12 @@ impl Core {
     fn on_raw(&mut self, raw: Raw) {
         let (mono, wall, change) = self.clock.stamp(raw.mono, raw.system_ms);
         report_clock(change);
-        let r = Reading { sensor: raw.sensor, mono, wall, value: raw.value };
+        let r = Reading {
+            sensor: raw.sensor,
+            mono,
+            wall,
+            value: raw.value,
+        };
         if let Err(e) = self.store.append_reading(&r) {
             self.store_errors += 1;
             if self.store_errors.is_power_of_two() {
@@ -156,7 +180,8 @@ impl Core {
             self.unsaved.push(out);
         }
         while let Some(next) = self.unsaved.first() {
-            let result = tokio::task::block_in_place(|| self.store.commit(&next.states, &next.events));
+            let result =
+                tokio::task::block_in_place(|| self.store.commit(&next.states, &next.events));
             match result {
                 Ok(_) => {
                     self.unsaved.remove(0);
@@ -199,7 +224,10 @@ impl Core {
         // everything, a clock in the future would delete everything.
         let now = (!wall.unsynced).then_some(wall.ms);
         let b = &self.cfg.buffer;
-        let result = tokio::task::block_in_place(|| self.store.trim(now, b.retention.as_millis() as i64, b.max_disk));
+        let result = tokio::task::block_in_place(|| {
+            self.store
+                .trim(now, b.retention.as_millis() as i64, b.max_disk)
+        });
         match result {
             Ok(t) => {
                 self.dropped_expired += t.expired;
@@ -208,7 +236,12 @@ impl Core {
                     tracing::info!(count = t.expired, retention = %human_ms(b.retention.as_millis() as u64), "dropped readings past retention");
                 }
                 if t.for_space > 0 {
-                    tracing::warn!(count = t.for_space, max_disk = b.max_disk, size = self.store.size_on_disk(), "store over max_disk: dropped the oldest readings (alert events are kept)");
+                    tracing::warn!(
+                        count = t.for_space,
+                        max_disk = b.max_disk,
+                        size = self.store.size_on_disk(),
+                        "store over max_disk: dropped the oldest readings (alert events are kept)"
+                    );
                 }
             }
             Err(e) => tracing::error!(error = %e, "store maintenance failed"),
@@ -223,9 +256,16 @@ impl Core {
                 let mut e = agent_event(EventKind::Test, Severity::Info, wall);
                 e.detail = Some(format!("test alert from gateway {} (edgetherm test-alert): if you read this, alerts reach you", self.cfg.agent.gateway_id));
                 let id = e.id.clone();
-                self.save(Output { events: vec![e], states: Vec::new() });
+                self.save(Output {
+                    events: vec![e],
+                    states: Vec::new(),
+                });
                 if !self.unsaved.is_empty() {
-                    return Reply::Error { message: "the test event could not be saved to the store (see the agent's log)".into() };
+                    return Reply::Error {
+                        message:
+                            "the test event could not be saved to the store (see the agent's log)"
+                                .into(),
+                    };
                 }
                 self.deliver();
                 let delivered_to = if self.cfg.relay.is_some() {
@@ -235,7 +275,9 @@ impl Core {
                 };
                 Reply::TestAlert { id, delivered_to }
             }
-            Request::History { .. } => Reply::Error { message: "history is answered by the socket server".into() },
+            Request::History { .. } => Reply::Error {
+                message: "history is answered by the socket server".into(),
+            },
         }
     }
 
@@ -267,7 +309,11 @@ impl Core {
             sensors,
             alerts: self.engine.status(),
             outbox: self.store.outbox_len() as u64,
-            delivery: if self.cfg.relay.is_some() { "log; relay uplink not built yet (events kept in the outbox)".into() } else { "log (no [relay] configured)".into() },
+            delivery: if self.cfg.relay.is_some() {
+                "log; relay uplink not built yet (events kept in the outbox)".into()
+            } else {
+                "log (no [relay] configured)".into()
+            },
             store_path: self.store.path().display().to_string(),
             store_bytes: self.store.size_on_disk(),
             dropped_expired: self.dropped_expired,
@@ -298,13 +344,22 @@ fn agent_event(kind: EventKind, severity: Severity, wall: Wall) -> Event {
 
 fn report_clock(change: Option<ClockChange>) {
     match change {
-        Some(ClockChange::Unsynced { system_ms, floor_ms }) => tracing::warn!(
+        Some(ClockChange::Unsynced {
+            system_ms,
+            floor_ms,
+        }) => tracing::warn!(
             system = %Wall { ms: system_ms, unsynced: true }.rfc3339(),
             floor = %Wall { ms: floor_ms, unsynced: false }.rfc3339(),
             "the system clock is behind the last known time (no RTC / NTP not synced yet?): reading stamps are estimated and flagged until it syncs"
         ),
-        Some(ClockChange::Synced { jump_ms }) => tracing::info!(jump_ms, "the system clock is synchronised again; stamps are exact from now on"),
-        Some(ClockChange::Jumped { jump_ms }) => tracing::warn!(jump_ms, "the system clock jumped; alert timing is unaffected (it uses the monotonic clock)"),
+        Some(ClockChange::Synced { jump_ms }) => tracing::info!(
+            jump_ms,
+            "the system clock is synchronised again; stamps are exact from now on"
+        ),
+        Some(ClockChange::Jumped { jump_ms }) => tracing::warn!(
+            jump_ms,
+            "the system clock jumped; alert timing is unaffected (it uses the monotonic clock)"
+        ),
         None => {}
     }
 }

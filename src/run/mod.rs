@@ -50,14 +50,23 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     let socket = control::socket_path(&cfg.agent.data_dir);
     let server = control::serve(socket.clone(), store.clone(), req_tx)
         .await
-        .map_err(|source| RunError::Control { path: socket.clone(), source })?;
+        .map_err(|source| RunError::Control {
+            path: socket.clone(),
+            source,
+        })?;
 
     let (tx, rx) = mpsc::channel(256);
     let mut notes = Vec::new();
     let mut pollers = Vec::new();
     for s in &cfg.sensors {
         match crate::sources::open(s, &cfg.agent.sysfs_root) {
-            Some(probe) => pollers.push(tokio::spawn(poller::poll(s.id.clone(), s.interval, probe, mono, tx.clone()))),
+            Some(probe) => pollers.push(tokio::spawn(poller::poll(
+                s.id.clone(),
+                s.interval,
+                probe,
+                mono,
+                tx.clone(),
+            ))),
             None => {
                 let why = match &s.source {
                     SensorSource::Mqtt { .. } => "kind = \"mqtt\" is not read by this version yet (planned); it will go stale if a rule has `stale`",
@@ -84,7 +93,9 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     }
     server.abort();
     control::remove_socket_file(&socket);
-    let flushed = tokio::task::spawn_blocking(move || store.flush()).await.expect("flush thread");
+    let flushed = tokio::task::spawn_blocking(move || store.flush())
+        .await
+        .expect("flush thread");
     if let Err(e) = flushed {
         tracing::error!(error = %e, "final flush failed: readings since the last flush are lost");
     }

@@ -28,7 +28,13 @@ fn read_timeout(interval: Duration) -> Duration {
 }
 
 /// Polls `probe` every `interval` until the receiver goes away.
-pub async fn poll(sensor: String, interval: Duration, mut probe: Box<dyn Probe>, mono: MonoClock, tx: mpsc::Sender<Raw>) {
+pub async fn poll(
+    sensor: String,
+    interval: Duration,
+    mut probe: Box<dyn Probe>,
+    mono: MonoClock,
+    tx: mpsc::Sender<Raw>,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -46,13 +52,25 @@ pub async fn poll(sensor: String, interval: Duration, mut probe: Box<dyn Probe>,
             }
             Ok(Err(panicked)) => {
                 tracing::error!(sensor = %sensor, error = %panicked, "sensor read panicked; this sensor is no longer polled (a bug: please report it)");
-                let _ = tx.send(Raw { sensor, mono: now, system_ms, value: Err(Fault::Io("the sensor driver crashed".into())) }).await;
+                let _ = tx
+                    .send(Raw {
+                        sensor,
+                        mono: now,
+                        system_ms,
+                        value: Err(Fault::Io("the sensor driver crashed".into())),
+                    })
+                    .await;
                 return;
             }
             Err(_) => {
                 // Report the timeout now; the hung read still owns the probe,
                 // so wait for it before the next one (never two reads at once).
-                let raw = Raw { sensor: sensor.clone(), mono: now, system_ms, value: Err(Fault::Timeout) };
+                let raw = Raw {
+                    sensor: sensor.clone(),
+                    mono: now,
+                    system_ms,
+                    value: Err(Fault::Timeout),
+                };
                 if tx.send(raw).await.is_err() {
                     return;
                 }
@@ -65,7 +83,16 @@ pub async fn poll(sensor: String, interval: Duration, mut probe: Box<dyn Probe>,
                 }
             }
         };
-        if tx.send(Raw { sensor: sensor.clone(), mono: now, system_ms, value }).await.is_err() {
+        if tx
+            .send(Raw {
+                sensor: sensor.clone(),
+                mono: now,
+                system_ms,
+                value,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
     }

@@ -193,7 +193,10 @@ mod tests {
             chip: "tmp102".into(),
             address: 0x48,
         };
-        assert!(open(&cfg(i2c), root).is_some(), "i2c is polled (the bus opens lazily)");
+        assert!(
+            open(&cfg(i2c), root).is_some(),
+            "i2c is polled (the bus opens lazily)"
+        );
         let mqtt = SensorSource::Mqtt {
             topic: "t".into(),
             format: "plain".into(),

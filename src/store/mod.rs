@@ -65,7 +65,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { cache_bytes: 4 << 20, open_timeout_s: 60 }
+        StoreOptions {
+            cache_bytes: 4 << 20,
+            open_timeout_s: 60,
+        }
     }
 }
 
@@ -100,7 +103,10 @@ impl Store {
     }
 
     fn sled_err(&self, source: sled::Error) -> StoreError {
-        StoreError::Sled { path: self.path.clone(), source }
+        StoreError::Sled {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Writes everything buffered (readings included) to disk.

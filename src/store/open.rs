@@ -35,7 +35,14 @@ impl Store {
         let path = Store::dir_in(data_dir);
         let existed = path.exists();
         match open_checked(&path, opts) {
-            Ok(store) => Ok((store, if existed { Opened::Existing } else { Opened::Created })),
+            Ok(store) => Ok((
+                store,
+                if existed {
+                    Opened::Existing
+                } else {
+                    Opened::Created
+                },
+            )),
             Err(StoreError::Locked(p)) => Err(StoreError::Locked(p)),
             Err(damage) => {
                 let reason = damage.to_string();
@@ -92,7 +99,11 @@ fn open_checked(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
             let result = std::panic::catch_unwind(|| open_and_walk(&owned, cache));
             let _ = tx.send(result);
         })
-        .map_err(|source| StoreError::Io { what: "cannot start thread to open", path: path.to_path_buf(), source })?;
+        .map_err(|source| StoreError::Io {
+            what: "cannot start thread to open",
+            path: path.to_path_buf(),
+            source,
+        })?;
     match rx.recv_timeout(Duration::from_secs(opts.open_timeout_s)) {
         Ok(Ok(result)) => result,
         Ok(Err(panic)) => {
@@ -101,9 +112,16 @@ fn open_checked(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(StoreError::Corrupt { path: path.to_path_buf(), what: "store (sled panicked while opening)", detail: msg })
+            Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                what: "store (sled panicked while opening)",
+                detail: msg,
+            })
         }
-        Err(_) => Err(StoreError::OpenTimeout(path.to_path_buf(), opts.open_timeout_s)),
+        Err(_) => Err(StoreError::OpenTimeout(
+            path.to_path_buf(),
+            opts.open_timeout_s,
+        )),
     }
 }
 
@@ -112,7 +130,10 @@ fn open_and_walk(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         if is_lock_error(&source) {
             StoreError::Locked(path.to_path_buf())
         } else {
-            StoreError::Sled { path: path.to_path_buf(), source }
+            StoreError::Sled {
+                path: path.to_path_buf(),
+                source,
+            }
         }
     };
     let db = sled::Config::new()

@@ -24,8 +24,8 @@ impl Store {
             .iter()
             .map(|e| serde_json::to_vec(e).expect("events always serialise"))
             .collect();
-        let result: Result<Vec<u64>, TransactionError<()>> =
-            (&self.alerts, &self.outbox).transaction(|(alerts, outbox)| {
+        let result: Result<Vec<u64>, TransactionError<()>> = (&self.alerts, &self.outbox)
+            .transaction(|(alerts, outbox)| {
                 for (key, state) in states {
                     match state {
                         Some(bytes) => alerts.insert(key.as_bytes(), bytes.as_slice())?,
@@ -61,7 +61,11 @@ impl Store {
     }
 
     fn decode_event(&self, k: &[u8], v: &[u8]) -> Result<(u64, Event), StoreError> {
-        let corrupt = |detail: String| StoreError::Corrupt { path: self.path.clone(), what: "outbox event", detail };
+        let corrupt = |detail: String| StoreError::Corrupt {
+            path: self.path.clone(),
+            what: "outbox event",
+            detail,
+        };
         let seq = u64::from_be_bytes(k.try_into().map_err(|_| corrupt("bad key".into()))?);
         let event = serde_json::from_slice(v).map_err(|e| corrupt(e.to_string()))?;
         Ok((seq, event))
@@ -87,7 +91,9 @@ impl Store {
         for s in seqs {
             batch.remove(&s.to_be_bytes());
         }
-        self.outbox.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        self.outbox
+            .apply_batch(batch)
+            .map_err(|e| self.sled_err(e))?;
         self.flush()?;
         Ok(())
     }

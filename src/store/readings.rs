@@ -69,19 +69,34 @@ pub(super) fn decode(key: &[u8], v: &[u8]) -> Result<StoredReading, String> {
     let flags = *v.first().ok_or("empty value")?;
     let len = *v.get(1).ok_or("no id length")? as usize;
     let id = v.get(2..2 + len).ok_or("short id")?;
-    let sensor = std::str::from_utf8(id).map_err(|e| e.to_string())?.to_string();
+    let sensor = std::str::from_utf8(id)
+        .map_err(|e| e.to_string())?
+        .to_string();
     let rest = &v[2 + len..];
     let value = match rest.first() {
-        Some(0) => Ok(f64::from_le_bytes(rest.get(1..9).ok_or("short value")?.try_into().map_err(|_| "bad value")?)),
+        Some(0) => Ok(f64::from_le_bytes(
+            rest.get(1..9)
+                .ok_or("short value")?
+                .try_into()
+                .map_err(|_| "bad value")?,
+        )),
         Some(1) => {
             let clen = *rest.get(1).ok_or("no code length")? as usize;
-            let code = std::str::from_utf8(rest.get(2..2 + clen).ok_or("short code")?).map_err(|e| e.to_string())?;
+            let code = std::str::from_utf8(rest.get(2..2 + clen).ok_or("short code")?)
+                .map_err(|e| e.to_string())?;
             let detail = String::from_utf8_lossy(&rest[2 + clen..]);
             Err(Fault::from_code(code, &detail))
         }
         _ => return Err("unknown value tag".into()),
     };
-    Ok(StoredReading { sensor, wall: Wall { ms, unsynced: flags & FLAG_UNSYNCED != 0 }, value })
+    Ok(StoredReading {
+        sensor,
+        wall: Wall {
+            ms,
+            unsynced: flags & FLAG_UNSYNCED != 0,
+        },
+        value,
+    })
 }
 
 impl Store {
@@ -91,16 +106,27 @@ impl Store {
         let mut key = [0u8; 16];
         key[..8].copy_from_slice(&time_key(r.wall.ms));
         key[8..].copy_from_slice(&id.to_be_bytes());
-        self.readings.insert(key, encode(r)).map_err(|e| self.sled_err(e))?;
+        self.readings
+            .insert(key, encode(r))
+            .map_err(|e| self.sled_err(e))?;
         Ok(())
     }
 
     /// Readings of `sensor` stamped at or after `since_ms`, oldest first, at most `limit`.
-    pub fn readings_since(&self, sensor: &str, since_ms: i64, limit: usize) -> Result<Vec<StoredReading>, StoreError> {
+    pub fn readings_since(
+        &self,
+        sensor: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredReading>, StoreError> {
         let mut out = Vec::new();
         for item in self.readings.range(time_key(since_ms).to_vec()..) {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let r = decode(&k, &v).map_err(|detail| StoreError::Corrupt { path: self.path.clone(), what: "reading", detail })?;
+            let r = decode(&k, &v).map_err(|detail| StoreError::Corrupt {
+                path: self.path.clone(),
+                what: "reading",
+                detail,
+            })?;
             if r.sensor == sensor {
                 out.push(r);
                 if out.len() >= limit {
@@ -131,10 +157,14 @@ impl Store {
             batch.remove(k);
             n += 1;
             if n % 10_000 == 0 {
-                self.readings.apply_batch(std::mem::take(&mut batch)).map_err(|e| self.sled_err(e))?;
+                self.readings
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(|e| self.sled_err(e))?;
             }
         }
-        self.readings.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        self.readings
+            .apply_batch(batch)
+            .map_err(|e| self.sled_err(e))?;
         Ok(n)
     }
 
@@ -143,7 +173,12 @@ impl Store {
     /// tenth of the remaining time span per pass (sled reclaims space lazily,
     /// so one pass at a time avoids wiping everything on a stale size figure).
     /// Alert state and the outbox are never touched.
-    pub fn trim(&self, now_ms: Option<i64>, retention_ms: i64, max_disk: u64) -> Result<TrimReport, StoreError> {
+    pub fn trim(
+        &self,
+        now_ms: Option<i64>,
+        retention_ms: i64,
+        max_disk: u64,
+    ) -> Result<TrimReport, StoreError> {
         let mut report = TrimReport::default();
         if let Some(now) = now_ms {
             report.expired = self.remove_before(now.saturating_sub(retention_ms))?;
