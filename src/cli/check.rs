@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::config::units::{format_duration, format_size};
-use crate::config::{Config, LoadError, SensorSource, SimPattern};
+use crate::config::{Config, SensorSource, SimPattern};
 
 /// Validates `path`; prints a summary (exit 0) or every error (exit 2).
 pub fn check_config(path: &Path) -> ExitCode {
@@ -14,20 +14,8 @@ pub fn check_config(path: &Path) -> ExitCode {
             print!("{}", summary(&cfg));
             ExitCode::SUCCESS
         }
-        Err(LoadError::Invalid(errors)) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            eprintln!(
-                "{}: invalid ({} error{})",
-                path.display(),
-                errors.len(),
-                if errors.len() == 1 { "" } else { "s" }
-            );
-            ExitCode::from(2)
-        }
         Err(e) => {
-            eprintln!("{e}");
+            super::report_load_error(path, &e);
             ExitCode::from(2)
         }
     }

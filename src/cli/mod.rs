@@ -137,23 +137,28 @@ fn with_config(path: Option<PathBuf>, f: impl FnOnce(&Config) -> ExitCode) -> Ex
 /// Loads the config, printing every error on failure.
 fn load(flag: Option<PathBuf>) -> Option<Config> {
     let path = config::resolve_path(flag.as_deref());
-    match Config::load(&path) {
-        Ok(cfg) => Some(cfg),
-        Err(LoadError::Invalid(errors)) => {
-            for e in &errors {
+    Config::load(&path)
+        .map_err(|e| report_load_error(&path, &e))
+        .ok()
+}
+
+/// Prints why a config could not be loaded: every error with its location.
+fn report_load_error(path: &std::path::Path, err: &LoadError) {
+    match err {
+        LoadError::Invalid(errors) => {
+            for e in errors {
                 eprintln!("{e}");
             }
+            let n = errors.len();
             eprintln!(
-                "edgetherm: {} error(s) in {}; nothing was started",
-                errors.len(),
-                path.display()
+                "{}: invalid ({n} error{})",
+                path.display(),
+                if n == 1 { "" } else { "s" }
             );
-            None
         }
-        Err(e) => {
-            eprintln!("edgetherm: {e}");
+        other => {
+            eprintln!("edgetherm: {other}");
             eprintln!("  (give the config with --config PATH or EDGETHERM_CONFIG; `edgetherm check-config PATH` validates one)");
-            None
         }
     }
 }
