@@ -205,7 +205,7 @@ impl Core {
     }
 
     fn flush(&mut self) {
-        let wall = self.clock.now().1;
+        let (_, wall) = self.now();
         let store = &self.store;
         let result = tokio::task::block_in_place(|| {
             if !wall.unsynced {
