@@ -9,6 +9,7 @@ mod common;
 mod cli;
 mod damaged_store;
 mod fixture_tree;
+mod second_agent;
 mod sigkill;
 mod stale;
 
