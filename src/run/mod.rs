@@ -33,6 +33,18 @@ pub enum RunError {
 /// Runs the agent until SIGTERM / SIGINT.
 pub async fn run(cfg: Config) -> Result<(), RunError> {
     let mono = MonoClock::start();
+    let socket = control::socket_path(&cfg.agent.data_dir);
+    // Before touching the store: a live agent here means this one must not
+    // open (let alone "recover") the store it is using.
+    if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+        return Err(RunError::Control {
+            path: socket,
+            source: std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another edgetherm agent is already running with this data_dir (ask it with `edgetherm status`)",
+            ),
+        });
+    }
     let opts = StoreOptions::default();
     let data_dir = cfg.agent.data_dir.clone();
     let (store, opened) = tokio::task::spawn_blocking(move || Store::open(&data_dir, &opts))
@@ -47,7 +59,6 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         ),
     }
     let (req_tx, req_rx) = mpsc::channel(16);
-    let socket = control::socket_path(&cfg.agent.data_dir);
     let server = control::serve(socket.clone(), store.clone(), req_tx)
         .await
         .map_err(|source| RunError::Control {
