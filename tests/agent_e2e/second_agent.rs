@@ -19,7 +19,7 @@ fn a_second_agent_on_the_same_data_dir_is_refused_and_harms_nothing() {
     let second = cli(&["run", "-c", cfg]);
     assert_eq!(second.code, Some(1), "{}", second.stderr);
     assert!(
-        second.stderr.contains("in use by another process"),
+        second.stderr.contains("another edgetherm agent is already running"),
         "{}",
         second.stderr
     );
