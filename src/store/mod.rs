@@ -81,6 +81,8 @@ pub struct Store {
     alerts: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
+    /// File size right after the last trim for space (see `trim`).
+    space_mark: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {

@@ -169,25 +169,34 @@ impl Store {
     }
 
     /// Drops readings older than `retention_ms` before `now_ms` (only pass a
-    /// trusted clock), then, while the store is over `max_disk`, the oldest
-    /// tenth of the remaining time span per pass (sled reclaims space lazily,
-    /// so one pass at a time avoids wiping everything on a stale size figure).
-    /// Alert state and the outbox are never touched.
+    /// trusted clock); then, if the store is over `max_disk`, the oldest tenth
+    /// of the stored time span. Alert state and the outbox are never touched.
+    ///
+    /// sled's file never shrinks when readings are deleted: it reuses the
+    /// freed space for new ones. So after a trim for space the size stays over
+    /// the cap while the store holds less, and trimming again on every pass
+    /// would wipe the history. Another trim for space happens only once the
+    /// file has grown beyond the size it had right after the previous one.
     pub fn trim(
         &self,
         now_ms: Option<i64>,
         retention_ms: i64,
         max_disk: u64,
     ) -> Result<TrimReport, StoreError> {
+        use std::sync::atomic::Ordering;
         let mut report = TrimReport::default();
         if let Some(now) = now_ms {
             report.expired = self.remove_before(now.saturating_sub(retention_ms))?;
         }
-        if self.size_on_disk() > max_disk {
+        let size = self.size_on_disk();
+        if size > max_disk && size > self.space_mark.load(Ordering::Relaxed) {
             if let Some((first, last)) = self.reading_span() {
                 let cutoff = first + ((last - first) / 10).max(1);
                 report.for_space = self.remove_before(cutoff)?;
             }
+            self.flush()?;
+            self.space_mark
+                .store(self.size_on_disk(), Ordering::Relaxed);
         }
         if report.expired + report.for_space > 0 {
             self.flush()?;
