@@ -142,10 +142,19 @@ fn retention_and_the_disk_cap_drop_oldest_readings_never_events() {
     assert_eq!(t.for_space, 0);
     assert_eq!(store.reading_count(), 1_000);
     assert!(store.readings_since("s", 0, 10).unwrap()[0].wall.ms >= now - 1_000 * 60_000);
-    // Disk cap far below the size: one pass drops the oldest tenth of the span.
-    let t = store.trim(None, 0, 1).unwrap();
+    // A cap at half the file: the store keeps a reading budget of about
+    // count x cap / size less 10%, dropping the oldest readings beyond it.
+    let cap = store.size_on_disk() / 2;
+    let t = store.trim(None, 0, cap).unwrap();
     assert_eq!(t.expired, 0, "no retention without a trusted clock");
-    assert!((90..=110).contains(&t.for_space), "dropped {}", t.for_space);
+    let budget = store.space_budget().expect("a budget was taken");
+    assert!((400..=460).contains(&budget.readings), "budget {budget:?}");
+    assert_eq!(t.for_space, 1_000 - budget.readings);
+    assert_eq!(store.reading_count() as u64, budget.readings);
+    assert!(
+        store.readings_since("s", 0, 1).unwrap()[0].wall.ms > now - 1_000 * 60_000 + 500 * 60_000,
+        "the oldest went"
+    );
     assert_eq!(
         store.outbox_len(),
         1,
@@ -264,4 +273,40 @@ fn the_disk_cap_does_not_drain_the_history_when_sled_keeps_its_file_size() {
         grown,
         "growth past the mark triggers another trim for space"
     );
+}
+
+#[test]
+fn the_reading_budget_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cap, budget) = {
+        let (store, _) = open(dir.path());
+        for i in 0..3_000i64 {
+            store
+                .append_reading(&reading("s", T0 + i * 10_000, Ok(20.0)))
+                .unwrap();
+        }
+        store.flush().unwrap();
+        let cap = store.size_on_disk() / 2;
+        assert!(store.trim(None, 0, cap).unwrap().for_space > 0);
+        (cap, store.space_budget().unwrap())
+    };
+    let mut tries = 0;
+    let store = loop {
+        match Store::open(dir.path(), &StoreOptions::default()) {
+            Err(edgetherm::store::StoreError::Locked(_)) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.expect("store opens").0,
+        }
+    };
+    assert_eq!(store.space_budget(), Some(budget), "saved");
+    assert_eq!(
+        store.trim(None, 0, cap).unwrap().for_space,
+        0,
+        "not lowered again by a restart"
+    );
+    assert_eq!(store.reading_count() as u64, budget.readings);
+    // A different cap starts afresh.
+    assert!(store.trim(None, 0, cap / 2).unwrap().for_space > 0);
 }

@@ -13,7 +13,7 @@ mod readings;
 use std::path::{Path, PathBuf};
 
 pub use open::Opened;
-pub use readings::{StoredReading, TrimReport};
+pub use readings::{SpaceBudget, StoredReading, TrimReport};
 
 /// Anything the store can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -81,8 +81,8 @@ pub struct Store {
     alerts: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
-    /// File size right after the last trim for space (see `trim`).
-    space_mark: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Readings stored, once counted (`u64::MAX` until then; see `trim`).
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {

@@ -22,6 +22,19 @@ pub struct StoredReading {
     pub value: Result<f64, Fault>,
 }
 
+/// The reading budget that keeps the store under `max_disk` (see `Store::trim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpaceBudget {
+    /// The cap it was computed for.
+    pub max_disk: u64,
+    /// How many readings may be kept.
+    pub readings: u64,
+    /// The file size when it was last set.
+    pub mark: u64,
+}
+
+const META_SPACE_BUDGET: &[u8] = b"space_budget";
+
 /// What a retention / disk-cap pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TrimReport {
@@ -100,6 +113,32 @@ pub(super) fn decode(key: &[u8], v: &[u8]) -> Result<StoredReading, String> {
 }
 
 impl Store {
+    /// The saved reading budget, if the store ever reached its cap.
+    pub fn space_budget(&self) -> Option<SpaceBudget> {
+        let v = self.meta.get(META_SPACE_BUDGET).ok()??;
+        let n = |i: usize| {
+            v.get(i * 8..i * 8 + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+        };
+        Some(SpaceBudget {
+            max_disk: n(0)?,
+            readings: n(1)?,
+            mark: n(2)?,
+        })
+    }
+
+    fn set_space_budget(&self, b: &SpaceBudget) -> Result<(), StoreError> {
+        let mut v = Vec::with_capacity(24);
+        for x in [b.max_disk, b.readings, b.mark] {
+            v.extend_from_slice(&x.to_be_bytes());
+        }
+        self.meta
+            .insert(META_SPACE_BUDGET, v)
+            .map_err(|e| self.sled_err(e))?;
+        Ok(())
+    }
+
     /// Buffers a reading; it reaches the disk at the next `flush` (or `commit`).
     pub fn append_reading(&self, r: &Reading) -> Result<(), StoreError> {
         let id = self.db.generate_id().map_err(|e| self.sled_err(e))?;
@@ -109,7 +148,30 @@ impl Store {
         self.readings
             .insert(key, encode(r))
             .map_err(|e| self.sled_err(e))?;
+        self.adjust_count(1, 0);
         Ok(())
+    }
+
+    /// Keeps the reading count, if it has been taken, in step with a change.
+    fn adjust_count(&self, added: u64, removed: u64) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                (c != u64::MAX).then(|| (c + added).saturating_sub(removed))
+            });
+    }
+
+    /// The number of readings, counted once (a walk) and tracked after that.
+    fn counted(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        let c = self.count.load(Ordering::Relaxed);
+        if c != u64::MAX {
+            return c;
+        }
+        let n = self.readings.len() as u64;
+        self.count.store(n, Ordering::Relaxed);
+        n
     }
 
     /// Readings of `sensor` stamped at or after `since_ms`, oldest first, at most `limit`.
@@ -165,40 +227,77 @@ impl Store {
         self.readings
             .apply_batch(batch)
             .map_err(|e| self.sled_err(e))?;
+        self.adjust_count(0, n);
         Ok(n)
     }
 
+    fn remove_oldest(&self, n: u64) -> Result<u64, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut removed = 0u64;
+        for item in self.readings.iter().take(n as usize) {
+            let (k, _) = item.map_err(|e| self.sled_err(e))?;
+            batch.remove(k);
+            removed += 1;
+        }
+        self.readings
+            .apply_batch(batch)
+            .map_err(|e| self.sled_err(e))?;
+        self.adjust_count(0, removed);
+        Ok(removed)
+    }
+
     /// Drops readings older than `retention_ms` before `now_ms` (only pass a
-    /// trusted clock); then, if the store is over `max_disk`, the oldest tenth
-    /// of the stored time span. Alert state and the outbox are never touched.
+    /// trusted clock), then enforces `max_disk`. Alert state and the outbox
+    /// are never touched.
     ///
-    /// sled's file never shrinks when readings are deleted: it reuses the
-    /// freed space for new ones. So after a trim for space the size stays over
-    /// the cap while the store holds less, and trimming again on every pass
-    /// would wipe the history. Another trim for space happens only once the
-    /// file has grown beyond the size it had right after the previous one.
+    /// sled's file size is not a measure of live data: it never shrinks after
+    /// deletes and reuses freed space only gradually, so "delete while the file
+    /// is over the cap" would wipe the history, and "delete when the file grows"
+    /// lets it creep upward. Instead, when the file first exceeds `max_disk`,
+    /// the store takes a reading budget (count × max_disk / size, less 10%)
+    /// and from then on keeps the count within it — at a steady count sled's
+    /// file stays the same size (see BENCHMARKS.md). Should the file grow
+    /// again, the budget is lowered in proportion. The budget is saved, so a
+    /// restart does not lower it again; a different `max_disk` starts afresh.
     pub fn trim(
         &self,
         now_ms: Option<i64>,
         retention_ms: i64,
         max_disk: u64,
     ) -> Result<TrimReport, StoreError> {
-        use std::sync::atomic::Ordering;
         let mut report = TrimReport::default();
         if let Some(now) = now_ms {
             report.expired = self.remove_before(now.saturating_sub(retention_ms))?;
         }
         let size = self.size_on_disk();
-        if size > max_disk && size > self.space_mark.load(Ordering::Relaxed) {
-            if let Some((first, last)) = self.reading_span() {
-                let cutoff = first + ((last - first) / 10).max(1);
-                report.for_space = self.remove_before(cutoff)?;
+        let mut budget = self.space_budget().filter(|b| b.max_disk == max_disk);
+        // Grown by more than ordinary churn since the budget was set? sled
+        // grows its file in 512 KiB segments, so allow two of them at least.
+        let slack = |mark: u64| (mark / 10).max(1 << 20);
+        let lower = size > max_disk && budget.is_none_or(|b| size > b.mark + slack(b.mark));
+        if lower {
+            let count = self.counted();
+            let fit = (count as f64 * max_disk as f64 / size as f64 * 0.9) as u64;
+            let readings = budget.map_or(fit, |b| b.readings.min(fit));
+            budget = Some(SpaceBudget {
+                max_disk,
+                readings,
+                mark: size,
+            });
+        }
+        if let Some(b) = budget {
+            let count = self.counted();
+            if count > b.readings {
+                report.for_space = self.remove_oldest(count - b.readings)?;
             }
-            self.flush()?;
-            self.space_mark
-                .store(self.size_on_disk(), Ordering::Relaxed);
         }
         if report.expired + report.for_space > 0 {
+            self.flush()?;
+        }
+        if let (true, Some(mut b)) = (lower, budget) {
+            // Deleting writes to sled's log too: measure after it.
+            b.mark = self.size_on_disk().max(b.mark);
+            self.set_space_budget(&b)?;
             self.flush()?;
         }
         Ok(report)
