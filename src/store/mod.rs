@@ -81,8 +81,6 @@ pub struct Store {
     alerts: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
-    /// Readings stored, once counted (`u64::MAX` until then; see `trim`).
-    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {

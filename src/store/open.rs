@@ -150,7 +150,6 @@ fn open_and_walk(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         alerts: db.open_tree("alerts").map_err(wrap)?,
         outbox: db.open_tree("outbox").map_err(wrap)?,
         meta: db.open_tree("meta").map_err(wrap)?,
-        count: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
         db,
     };
     // The small trees are read whole at start anyway; walking them here turns

@@ -27,10 +27,8 @@ pub struct StoredReading {
 pub struct SpaceBudget {
     /// The cap it was computed for.
     pub max_disk: u64,
-    /// How many readings may be kept.
-    pub readings: u64,
-    /// The file size when it was last set.
-    pub mark: u64,
+    /// How long a span of readings may be kept (ms).
+    pub span_ms: i64,
 }
 
 const META_SPACE_BUDGET: &[u8] = b"space_budget";
@@ -123,14 +121,13 @@ impl Store {
         };
         Some(SpaceBudget {
             max_disk: n(0)?,
-            readings: n(1)?,
-            mark: n(2)?,
+            span_ms: n(1)? as i64,
         })
     }
 
     fn set_space_budget(&self, b: &SpaceBudget) -> Result<(), StoreError> {
-        let mut v = Vec::with_capacity(24);
-        for x in [b.max_disk, b.readings, b.mark] {
+        let mut v = Vec::with_capacity(16);
+        for x in [b.max_disk, b.span_ms as u64] {
             v.extend_from_slice(&x.to_be_bytes());
         }
         self.meta
@@ -148,30 +145,7 @@ impl Store {
         self.readings
             .insert(key, encode(r))
             .map_err(|e| self.sled_err(e))?;
-        self.adjust_count(1, 0);
         Ok(())
-    }
-
-    /// Keeps the reading count, if it has been taken, in step with a change.
-    fn adjust_count(&self, added: u64, removed: u64) {
-        use std::sync::atomic::Ordering;
-        let _ = self
-            .count
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
-                (c != u64::MAX).then(|| (c + added).saturating_sub(removed))
-            });
-    }
-
-    /// The number of readings, counted once (a walk) and tracked after that.
-    fn counted(&self) -> u64 {
-        use std::sync::atomic::Ordering;
-        let c = self.count.load(Ordering::Relaxed);
-        if c != u64::MAX {
-            return c;
-        }
-        let n = self.readings.len() as u64;
-        self.count.store(n, Ordering::Relaxed);
-        n
     }
 
     /// Readings of `sensor` stamped at or after `since_ms`, oldest first, at most `limit`.
@@ -227,23 +201,7 @@ impl Store {
         self.readings
             .apply_batch(batch)
             .map_err(|e| self.sled_err(e))?;
-        self.adjust_count(0, n);
         Ok(n)
-    }
-
-    fn remove_oldest(&self, n: u64) -> Result<u64, StoreError> {
-        let mut batch = sled::Batch::default();
-        let mut removed = 0u64;
-        for item in self.readings.iter().take(n as usize) {
-            let (k, _) = item.map_err(|e| self.sled_err(e))?;
-            batch.remove(k);
-            removed += 1;
-        }
-        self.readings
-            .apply_batch(batch)
-            .map_err(|e| self.sled_err(e))?;
-        self.adjust_count(0, removed);
-        Ok(removed)
     }
 
     /// Drops readings older than `retention_ms` before `now_ms` (only pass a
@@ -251,14 +209,15 @@ impl Store {
     /// are never touched.
     ///
     /// sled's file size is not a measure of live data: it never shrinks after
-    /// deletes and reuses freed space only gradually, so "delete while the file
-    /// is over the cap" would wipe the history, and "delete when the file grows"
-    /// lets it creep upward. Instead, when the file first exceeds `max_disk`,
-    /// the store takes a reading budget (count × max_disk / size, less 10%)
-    /// and from then on keeps the count within it — at a steady count sled's
-    /// file stays the same size (see BENCHMARKS.md). Should the file grow
-    /// again, the budget is lowered in proportion. The budget is saved, so a
-    /// restart does not lower it again; a different `max_disk` starts afresh.
+    /// deletes and reuses freed space only gradually. So "delete while the
+    /// file is over the cap" wipes the history, and chasing further growth
+    /// chases sled's own overhead (both measured, see BENCHMARKS.md). Instead,
+    /// when the file first exceeds `max_disk`, the store takes a budget: the
+    /// time span of readings it held then, scaled by max_disk / size, less
+    /// 10%. From then on it keeps only that span (oldest dropped first), a
+    /// range delete that needs no count of the readings (walking them all
+    /// costs sled hundreds of MiB of memory). The budget is saved, so a
+    /// restart keeps it; a different `max_disk` starts afresh.
     pub fn trim(
         &self,
         now_ms: Option<i64>,
@@ -269,36 +228,23 @@ impl Store {
         if let Some(now) = now_ms {
             report.expired = self.remove_before(now.saturating_sub(retention_ms))?;
         }
-        let size = self.size_on_disk();
         let mut budget = self.space_budget().filter(|b| b.max_disk == max_disk);
-        // Grown by more than ordinary churn since the budget was set? sled
-        // grows its file in 512 KiB segments, so allow two of them at least.
-        let slack = |mark: u64| (mark / 10).max(1 << 20);
-        let lower = size > max_disk && budget.is_none_or(|b| size > b.mark + slack(b.mark));
-        if lower {
-            let count = self.counted();
-            let fit = (count as f64 * max_disk as f64 / size as f64 * 0.9) as u64;
-            let readings = budget.map_or(fit, |b| b.readings.min(fit));
-            budget = Some(SpaceBudget {
-                max_disk,
-                readings,
-                mark: size,
-            });
-        }
-        if let Some(b) = budget {
-            let count = self.counted();
-            if count > b.readings {
-                report.for_space = self.remove_oldest(count - b.readings)?;
+        let size = self.size_on_disk();
+        if budget.is_none() && size > max_disk {
+            if let Some((first, last)) = self.reading_span() {
+                let span_ms = ((last - first) as f64 * max_disk as f64 / size as f64 * 0.9) as i64;
+                let b = SpaceBudget {
+                    max_disk,
+                    span_ms: span_ms.max(1),
+                };
+                self.set_space_budget(&b)?;
+                budget = Some(b);
             }
         }
-        if report.expired + report.for_space > 0 {
-            self.flush()?;
-        }
-        if let (true, Some(mut b)) = (lower, budget) {
-            // Deleting writes to sled's log too: measure after it.
-            b.mark = self.size_on_disk().max(b.mark);
-            self.set_space_budget(&b)?;
-            self.flush()?;
+        if let (Some(b), Some((first, last))) = (budget, self.reading_span()) {
+            if last - first > b.span_ms {
+                report.for_space = self.remove_before(last - b.span_ms)?;
+            }
         }
         Ok(report)
     }
