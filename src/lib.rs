@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod mqtt;
 pub mod outbox;
 pub mod reading;
 pub mod rules;

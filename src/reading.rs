@@ -153,6 +153,20 @@ pub struct Reading {
     pub value: Result<f64, Fault>,
 }
 
+/// A reading as a source produces it, before the core stamps it with a
+/// checked wall clock (see `clock::Clock`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawReading {
+    /// Sensor id.
+    pub sensor: String,
+    /// Monotonic time of the read.
+    pub mono: Mono,
+    /// System clock at the read (ms), not yet checked.
+    pub system_ms: i64,
+    /// °C, or why there is none.
+    pub value: Result<f64, Fault>,
+}
+
 /// The agent's monotonic clock, started once.
 #[derive(Debug, Clone, Copy)]
 pub struct MonoClock {

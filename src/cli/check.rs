@@ -84,13 +84,11 @@ pub fn summary(cfg: &Config) -> String {
     }
     let _ = writeln!(s, "sensors  {}", cfg.sensors.len());
     for x in &cfg.sensors {
-        let _ = writeln!(
-            s,
-            "  {:<20} {:<32} every {}",
-            x.id,
-            source(&x.source),
-            format_duration(x.interval)
-        );
+        let when = match x.source {
+            SensorSource::Mqtt { .. } => "as published".to_string(),
+            _ => format!("every {}", format_duration(x.interval)),
+        };
+        let _ = writeln!(s, "  {:<20} {:<32} {when}", x.id, source(&x.source));
     }
     let _ = writeln!(s, "rules    {}", cfg.rules.len());
     for r in &cfg.rules {
@@ -113,12 +111,15 @@ pub fn summary(cfg: &Config) -> String {
         if let Some(rp) = r.repeat {
             cond.push(format!("repeat every {}", format_duration(rp)));
         }
-        let covered: Vec<&str> = cfg
+        let mut covered: Vec<&str> = cfg
             .sensors
             .iter()
             .filter(|x| r.covers(&x.id))
             .map(|x| x.id.as_str())
             .collect();
+        if cfg.sensors.iter().any(|x| x.is_template()) {
+            covered.push("(and matching ids from MQTT topics)");
+        }
         let _ = writeln!(
             s,
             "  {:<20} {} [{}] -> {}",

@@ -87,6 +87,18 @@ pub fn render_status(s: &StatusReport) -> String {
             a.since.as_deref().unwrap_or("")
         );
     }
+    if let Some(m) = &s.mqtt {
+        out += &format!(
+            "\nmqtt {} {} since {}; {} message(s), {} dropped, {} retained ignored{}\n",
+            m.broker,
+            if m.connected { "connected" } else { "DISCONNECTED" },
+            m.since.as_deref().unwrap_or("start"),
+            m.messages,
+            m.dropped,
+            m.retained_ignored,
+            m.last_error.as_ref().filter(|_| !m.connected).map(|e| format!("; last error: {e}")).unwrap_or_default()
+        );
+    }
     out += &format!(
         "\noutbox {} event(s); delivery: {}\nstore {} ({} bytes); dropped: {} expired, {} for space; store errors: {}\n",
         s.outbox, s.delivery, s.store_path, s.store_bytes, s.dropped_expired, s.dropped_for_space, s.store_errors

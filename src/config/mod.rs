@@ -131,6 +131,11 @@ pub struct SensorConfig {
 }
 
 impl SensorConfig {
+    /// True when the id is a template filled from MQTT topic levels (`"{1}"`).
+    pub fn is_template(&self) -> bool {
+        sensors::valid_id_template(&self.id)
+    }
+
     /// The name to show people: `name`, or the id.
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
@@ -176,6 +181,8 @@ pub enum SensorSource {
         field: Option<String>,
         /// Unit of the payload, `C` or `F`.
         unit: Option<String>,
+        /// Plausible °C values; outside is a sensor fault.
+        range: (f64, f64),
     },
     /// A deterministic simulated sensor.
     Sim(SimPattern),

@@ -80,7 +80,7 @@ fn sensor(
                 ),
             );
             None
-        } else if valid_sensor_id(&id.value) {
+        } else if valid_sensor_id(&id.value) || valid_id_template(&id.value) {
             declared.push(id.value.clone());
             Some(id)
         } else {
@@ -208,22 +208,95 @@ fn sensor(
                 );
             }
             let unit = t.choice(ctx, "unit", &["C", "F"]).map(|u| u.value);
-            topic.map(|tp| SensorSource::Mqtt {
-                topic: tp.value,
-                format,
-                field: field.map(|f| f.value),
-                unit,
-            })
+            let range = mqtt_range(ctx, t);
+            let topic = topic.and_then(|tp| match crate::mqtt::topic::validate_filter(&tp.value) {
+                Ok(()) => Some(tp),
+                Err(why) => {
+                    ctx.error(&tp.span, &t.name("topic"), format!("expected an MQTT topic or filter: {why}"));
+                    None
+                }
+            });
+            if let (Some(tp), Some(id)) = (&topic, &id) {
+                let wanted = template_captures(&id.value);
+                let have = crate::mqtt::topic::capture_count(&tp.value);
+                if wanted > have {
+                    ctx.error(&id.span, &t.name("id"), format!("expected at most {{{have}}} in the id: the topic {:?} has {have} wildcard level(s) to take ids from", tp.value));
+                }
+            }
+            match (topic, range) {
+                (Some(tp), Some(range)) => Some(SensorSource::Mqtt {
+                    topic: tp.value,
+                    format,
+                    field: field.map(|f| f.value),
+                    unit,
+                    range,
+                }),
+                _ => None,
+            }
         }
         "sim" => sim(ctx, t).map(SensorSource::Sim),
         _ => None,
     };
+    if let (Some(id), Some(src)) = (&id, &source) {
+        if valid_id_template(&id.value) && !matches!(src, SensorSource::Mqtt { .. }) {
+            ctx.error(&id.span, &t.name("id"), "expected a plain id: templates like \"{1}\" only work for mqtt sensors whose topic has wildcards");
+            return None;
+        }
+    }
     Some(SensorConfig {
         id: id?.value,
         name,
         interval: interval?,
         source: source?,
     })
+}
+
+/// True for an id template like `"{1}"` or `"freezer-{2}"`: sensor-id
+/// characters plus `{N}` placeholders (N from 1 to 9) filled from an MQTT
+/// topic's wildcard levels.
+pub fn valid_id_template(s: &str) -> bool {
+    template_captures(s) > 0 && valid_sensor_id(&strip_placeholders(s).replace("{}", "x"))
+}
+
+fn strip_placeholders(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.len() >= 3 && tail.as_bytes()[2] == b'}' && (b'1'..=b'9').contains(&tail.as_bytes()[1]) {
+            out.push_str("{}");
+            rest = &tail[3..];
+        } else {
+            out.push_str(tail);
+            return out;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The highest `{N}` an id refers to (0 for a plain id).
+fn template_captures(s: &str) -> usize {
+    let b = s.as_bytes();
+    (0..b.len().saturating_sub(2))
+        .filter(|&i| b[i] == b'{' && b[i + 2] == b'}' && (b'1'..=b'9').contains(&b[i + 1]))
+        .map(|i| (b[i + 1] - b'0') as usize)
+        .max()
+        .unwrap_or(0)
+}
+
+/// `range = [-80.0, 200.0]`: the °C values an mqtt sensor can plausibly report.
+fn mqtt_range(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>) -> Option<(f64, f64)> {
+    let Some(raw) = t.raw("range") else { return Some((-80.0, 200.0)) };
+    let pair = raw.get_ref().as_array().and_then(|a| {
+        let n: Vec<f64> = a.iter().filter_map(|v| super::walker::number_of(v.get_ref())).collect();
+        (a.len() == 2 && n.len() == 2 && n[0] < n[1]).then(|| (n[0], n[1]))
+    });
+    if pair.is_none() {
+        ctx.error(&raw.span(), &t.name("range"), "expected [lowest, highest] in °C with lowest < highest, e.g. range = [-80.0, 200.0]");
+    }
+    pair
 }
 
 fn default_i2c_address(chip: &str) -> u8 {

@@ -81,6 +81,11 @@ fn describe(v: &DeValue<'_>) -> String {
     }
 }
 
+/// A finite TOML number (integer or float) as f64.
+pub fn number_of(v: &DeValue<'_>) -> Option<f64> {
+    number(v).filter(|n| n.is_finite())
+}
+
 /// Converts a TOML number (integer or float) to f64.
 fn number(v: &DeValue<'_>) -> Option<f64> {
     match v {

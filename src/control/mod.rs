@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::rules::AlertStatus;
 
 pub use client::{ask, AskError};
-pub use server::{remove_socket as remove_socket_file, serve, CoreHandle};
+pub use server::{serve, CoreHandle, Served};
 
 /// The socket's path inside a data dir.
 pub fn socket_path(data_dir: &std::path::Path) -> std::path::PathBuf {
@@ -41,7 +41,7 @@ pub enum Request {
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
     /// For `Status`.
-    Status(StatusReport),
+    Status(Box<StatusReport>),
     /// For `History`.
     History {
         /// Oldest first.
@@ -92,6 +92,9 @@ pub struct StatusReport {
     pub dropped_for_space: u64,
     /// Readings that could not be stored since start.
     pub store_errors: u64,
+    /// The MQTT broker connection, if there are mqtt sensors.
+    #[serde(default)]
+    pub mqtt: Option<crate::mqtt::MqttStatus>,
 }
 
 /// One sensor in `status`.

@@ -1,7 +1,7 @@
 //! The agent's side of the control socket.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -15,11 +15,7 @@ pub type CoreHandle = mpsc::Sender<(Request, oneshot::Sender<Reply>)>;
 
 /// Binds the socket (replacing a stale one left by a killed agent) and serves
 /// connections until the task is dropped. Fails if another agent answers there.
-pub async fn serve(
-    path: PathBuf,
-    store: Store,
-    core: CoreHandle,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
+pub async fn serve(path: PathBuf, store: Store, core: CoreHandle) -> std::io::Result<Served> {
     if path.exists() {
         if UnixStream::connect(&path).await.is_ok() {
             return Err(std::io::Error::new(
@@ -32,7 +28,8 @@ pub async fn serve(
     let listener = UnixListener::bind(&path)?;
     // Owner and group only: status shows sensor ids and alert states.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
-    Ok(tokio::spawn(async move {
+    let inode = std::fs::metadata(&path)?.ino();
+    let task = tokio::spawn(async move {
         loop {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
@@ -51,8 +48,28 @@ pub async fn serve(
                 }
             });
         }
-    }))
+    });
+    Ok(Served { task, path, inode })
 }
+
+/// A bound control socket and its serving task.
+pub struct Served {
+    task: tokio::task::JoinHandle<()>,
+    path: PathBuf,
+    inode: u64,
+}
+
+impl Served {
+    /// Stops serving and removes the socket file — only if it is still ours:
+    /// a newer agent may have replaced it (e.g. after the data dir was reset).
+    pub fn close(self) {
+        self.task.abort();
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.ino() == self.inode) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 
 async fn handle(stream: UnixStream, store: &Store, core: &CoreHandle) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
@@ -106,9 +123,4 @@ pub fn history(store: &Store, sensor: &str, since_ms: i64, limit: usize) -> Repl
             message: e.to_string(),
         },
     }
-}
-
-/// Removes the socket file at shutdown.
-pub fn remove_socket(path: &Path) {
-    let _ = std::fs::remove_file(path);
 }

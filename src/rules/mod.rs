@@ -53,6 +53,8 @@ pub struct AlertStatus {
 
 /// All rules over all sensors.
 pub struct Engine {
+    /// Sensor ids can appear at run time (MQTT topic templates).
+    dynamic: bool,
     rules: Vec<RuleConfig>,
     names: HashMap<String, Option<String>>,
     alerts: BTreeMap<(usize, String), Alert>,
@@ -62,23 +64,30 @@ pub struct Engine {
 impl Engine {
     /// An engine for these rules and sensors, everything quiet, stale clocks starting at `now`.
     pub fn new(rules: &[RuleConfig], sensors: &[SensorConfig], now: Mono) -> Engine {
-        let mut alerts = BTreeMap::new();
-        for (i, r) in rules.iter().enumerate() {
-            for s in sensors.iter().filter(|s| r.covers(&s.id)) {
-                alerts.insert((i, s.id.clone()), Alert::new(now));
-            }
-        }
-        Engine {
+        let mut engine = Engine {
+            dynamic: sensors.iter().any(SensorConfig::is_template),
             rules: rules.to_vec(),
-            names: sensors
-                .iter()
-                .map(|s| (s.id.clone(), s.name.clone()))
-                .collect(),
-            alerts,
-            faults: sensors
-                .iter()
-                .map(|s| (s.id.clone(), FaultTrack::default()))
-                .collect(),
+            names: HashMap::new(),
+            alerts: BTreeMap::new(),
+            faults: BTreeMap::new(),
+        };
+        for s in sensors.iter().filter(|s| !s.is_template()) {
+            engine.add_sensor(&s.id, s.name.clone(), now);
+        }
+        engine
+    }
+
+    /// Adds a sensor and its alerts (for each rule covering it), once.
+    fn add_sensor(&mut self, id: &str, name: Option<String>, now: Mono) {
+        if self.names.contains_key(id) {
+            return;
+        }
+        self.names.insert(id.to_string(), name);
+        self.faults.insert(id.to_string(), FaultTrack::default());
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.covers(id) {
+                self.alerts.insert((i, id.to_string()), Alert::new(now));
+            }
         }
     }
 
@@ -139,6 +148,10 @@ impl Engine {
             let (kind, a, b) = (parts.next(), parts.next(), parts.next());
             match (kind, a, b, parsed) {
                 (Some("a"), Some(rule), Some(sensor), Some(Saved::Alert { phase, stale })) => {
+                    if self.dynamic {
+                        // A sensor discovered from a topic in an earlier run.
+                        self.add_sensor(sensor, None, now);
+                    }
                     let slot = self.rule_index(rule).map(|i| (i, sensor.to_string()));
                     match slot.filter(|k| self.alerts.contains_key(k)) {
                         Some(k) => {
@@ -199,7 +212,8 @@ impl Engine {
                         active,
                         last_emit_ms,
                     }),
-                ) if self.faults.contains_key(sensor) => {
+                ) if self.dynamic || self.faults.contains_key(sensor) => {
+                    self.add_sensor(sensor, None, now);
                     self.faults.insert(
                         sensor.to_string(),
                         FaultTrack::restore(active, last_emit_ms, now, wall),
@@ -217,6 +231,9 @@ impl Engine {
     /// Feeds one reading through every rule covering its sensor.
     pub fn on_reading(&mut self, r: &Reading) -> Output {
         let mut out = Output::default();
+        if self.dynamic {
+            self.add_sensor(&r.sensor, None, r.mono);
+        }
         let name = self.names.get(&r.sensor).cloned().flatten();
         match &r.value {
             Ok(v) => {

@@ -8,13 +8,12 @@ use edgetherm_proto::{Event, EventKind, Severity};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 
-use super::poller::Raw;
 use super::{RunError, MAINTENANCE};
 use crate::clock::{Clock, ClockChange};
 use crate::config::Config;
 use crate::control::{Reply, Request, SensorStatus, StatusReport};
 use crate::outbox;
-use crate::reading::{Fault, Mono, MonoClock, Reading, Wall};
+use crate::reading::{Fault, Mono, MonoClock, RawReading as Raw, Reading, Wall};
 use crate::rules::{human_ms, Engine, Output};
 use crate::store::{Opened, Store};
 
@@ -36,6 +35,7 @@ pub struct Core {
     notes: HashMap<String, String>,
     /// Outputs that could not be saved yet (disk full, I/O error): retried every tick.
     unsaved: Vec<Output>,
+    mqtt: Option<crate::mqtt::StatusCell>,
     dropped_expired: u64,
     dropped_for_space: u64,
     store_errors: u64,
@@ -49,6 +49,7 @@ impl Core {
         mono: MonoClock,
         opened: Opened,
         notes: Vec<(String, String)>,
+        mqtt: Option<crate::mqtt::StatusCell>,
     ) -> Core {
         let mut clock = Clock::new(mono, store.last_wall_ms());
         let (now, _, _) = clock.now();
@@ -62,6 +63,7 @@ impl Core {
             last: HashMap::new(),
             notes: notes.into_iter().collect(),
             unsaved: Vec::new(),
+            mqtt,
             dropped_expired: 0,
             dropped_for_space: 0,
             store_errors: 0,
@@ -250,7 +252,7 @@ impl Core {
 
     fn answer(&mut self, req: Request) -> Reply {
         match req {
-            Request::Status => Reply::Status(self.status()),
+            Request::Status => Reply::Status(Box::new(self.status())),
             Request::TestAlert => {
                 let (_, wall) = self.now();
                 let mut e = agent_event(EventKind::Test, Severity::Info, wall);
@@ -283,23 +285,37 @@ impl Core {
 
     fn status(&mut self) -> StatusReport {
         let (now, _) = self.now();
-        let sensors = self
-            .cfg
-            .sensors
-            .iter()
-            .map(|s| {
-                let last = self.last.get(&s.id).cloned().unwrap_or_default();
-                SensorStatus {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    kind: s.source.kind().to_string(),
-                    value: last.value.map(|(v, _)| v),
-                    age_s: last.value.map(|(_, at)| now.since(at) / 1000),
-                    fault: last.fault.map(|f| f.to_string()),
-                    note: self.notes.get(&s.id).cloned(),
-                }
-            })
-            .collect();
+        let row = |id: &str, name: Option<String>, kind: &str, note: Option<String>| {
+            let last = self.last.get(id).cloned().unwrap_or_default();
+            SensorStatus {
+                id: id.to_string(),
+                name,
+                kind: kind.to_string(),
+                value: last.value.map(|(v, _)| v),
+                age_s: last.value.map(|(_, at)| now.since(at) / 1000),
+                fault: last.fault.map(|f| f.to_string()),
+                note,
+            }
+        };
+        let mut sensors: Vec<SensorStatus> = Vec::new();
+        for s in &self.cfg.sensors {
+            let note = if s.is_template() {
+                Some(match &s.source {
+                    crate::config::SensorSource::Mqtt { topic, .. } => format!("template: one sensor per topic matching {topic}"),
+                    _ => "template".to_string(),
+                })
+            } else {
+                self.notes.get(&s.id).cloned()
+            };
+            sensors.push(row(&s.id, s.name.clone(), s.source.kind(), note));
+        }
+        // Sensors discovered from MQTT topics.
+        let mut found: Vec<&String> = self.last.keys().filter(|id| self.cfg.sensor(id).is_none()).collect();
+        found.sort();
+        for id in found {
+            sensors.push(row(id, None, "mqtt", None));
+        }
+        let mqtt = self.mqtt.as_ref().map(|m| m.lock().expect("mqtt status").clone());
         StatusReport {
             gateway: self.cfg.agent.gateway_id.clone(),
             site: self.cfg.agent.site.clone(),
@@ -319,6 +335,7 @@ impl Core {
             dropped_expired: self.dropped_expired,
             dropped_for_space: self.dropped_for_space,
             store_errors: self.store_errors,
+            mqtt,
         }
     }
 }

@@ -70,31 +70,30 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     let mut notes = Vec::new();
     let mut pollers = Vec::new();
     for s in &cfg.sensors {
-        match crate::sources::open(s, &cfg.agent.sysfs_root) {
-            Some(probe) => pollers.push(tokio::spawn(poller::poll(
-                s.id.clone(),
-                s.interval,
-                probe,
-                mono,
-                tx.clone(),
-            ))),
-            None => {
-                let why = match &s.source {
-                    SensorSource::Mqtt { .. } => "kind = \"mqtt\" is not read by this version yet (planned); it will go stale if a rule has `stale`",
-                    _ => "no reader for this kind in this build",
-                };
-                tracing::warn!(sensor = %s.id, kind = s.source.kind(), "{why}");
-                notes.push((s.id.clone(), why.to_string()));
-            }
+        if let Some(probe) = crate::sources::open(s, &cfg.agent.sysfs_root) {
+            pollers.push(tokio::spawn(poller::poll(s.id.clone(), s.interval, probe, mono, tx.clone())));
+        } else if !matches!(s.source, SensorSource::Mqtt { .. }) {
+            let why = "no reader for this kind in this build";
+            tracing::warn!(sensor = %s.id, kind = s.source.kind(), "{why}");
+            notes.push((s.id.clone(), why.to_string()));
         }
     }
+    let router = crate::mqtt::Router::new(&cfg);
+    let mqtt_status = match (&cfg.mqtt, router.is_empty()) {
+        (Some(m), false) => {
+            let cell = crate::mqtt::StatusCell::default();
+            pollers.push(tokio::spawn(crate::mqtt::run(m.clone(), router, mono, tx.clone(), cell.clone())));
+            Some(cell)
+        }
+        _ => None,
+    };
     drop(tx);
     if cfg.relay.is_some() {
         tracing::warn!("[relay] is configured, but this version has no relay uplink yet: events are logged and kept in the outbox for it");
     }
     tracing::info!(gateway = %cfg.agent.gateway_id, sensors = cfg.sensors.len(), rules = cfg.rules.len(), "edgetherm agent started");
 
-    let mut core = Core::new(cfg, store.clone(), mono, opened, notes);
+    let mut core = Core::new(cfg, store.clone(), mono, opened, notes, mqtt_status);
     core.start()?;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let result = core.run(rx, req_rx).await;
@@ -102,8 +101,7 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     for p in pollers {
         p.abort();
     }
-    server.abort();
-    control::remove_socket_file(&socket);
+    server.close();
     let flushed = tokio::task::spawn_blocking(move || store.flush())
         .await
         .expect("flush thread");

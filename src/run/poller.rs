@@ -6,21 +6,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use crate::reading::{Fault, Mono, MonoClock, Wall};
+use crate::reading::{Fault, MonoClock, RawReading as Raw, Wall};
 use crate::sources::Probe;
-
-/// A reading before the core stamps it with a checked wall clock.
-#[derive(Debug)]
-pub struct Raw {
-    /// Sensor id.
-    pub sensor: String,
-    /// Monotonic time of the read.
-    pub mono: Mono,
-    /// System clock at the read (ms), checked later by `clock::Clock`.
-    pub system_ms: i64,
-    /// The result.
-    pub value: Result<f64, Fault>,
-}
 
 /// How long one read may take before it counts as a timeout fault.
 fn read_timeout(interval: Duration) -> Duration {

@@ -202,6 +202,7 @@ mod tests {
             format: "plain".into(),
             field: None,
             unit: None,
+            range: (-80.0, 200.0),
         };
         assert!(open(&cfg(mqtt), root).is_none());
     }

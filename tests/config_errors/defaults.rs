@@ -119,7 +119,8 @@ fn defaults_of_other_kinds() {
             topic: "t".into(),
             format: "plain".into(),
             field: None,
-            unit: None
+            unit: None,
+            range: (-80.0, 200.0),
         }
     );
     let m = c.mqtt.unwrap();

@@ -7,6 +7,7 @@ use edgetherm::config::{Config, ConfigError, LoadError};
 
 mod defaults;
 mod examples;
+mod mqtt_sensors;
 mod props;
 mod rules;
 mod sections;

@@ -1,0 +1,237 @@
+//! The broker connection: connect, subscribe on every ConnAck (rumqttc does
+//! not resubscribe by itself, and a restarted broker forgets a clean
+//! session's subscriptions), back off with jitter on errors (rumqttc retries
+//! at once, in a tight loop, if polled after an error), forever.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS, SubscribeReasonCode, TlsConfiguration, Transport};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::route::Router;
+use crate::config::{MqttConfig, Secret};
+use crate::reading::{MonoClock, RawReading, Wall};
+
+/// The broker connection's state, for `edgetherm status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MqttStatus {
+    /// The broker URL.
+    pub broker: String,
+    /// Connected now.
+    pub connected: bool,
+    /// When the current state began (RFC 3339).
+    pub since: Option<String>,
+    /// The last connection error, for people.
+    pub last_error: Option<String>,
+    /// Successful connections so far.
+    pub connects: u64,
+    /// Publishes received.
+    pub messages: u64,
+    /// Readings dropped because the agent could not keep up.
+    pub dropped: u64,
+    /// Retained messages not taken as fresh readings.
+    pub retained_ignored: u64,
+    /// The topic filters subscribed to.
+    pub subscriptions: Vec<String>,
+}
+
+/// Shared between the connection task and the status answer.
+pub type StatusCell = Arc<Mutex<MqttStatus>>;
+
+/// Where and how to connect, from `[mqtt] url`.
+fn endpoint(url: &str) -> (bool, String, u16) {
+    let (tls, rest) = match url.strip_prefix("mqtts://") {
+        Some(r) => (true, r),
+        None => (false, url.strip_prefix("mqtt://").unwrap_or(url)),
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let default_port = if tls { 8883 } else { 1883 };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').unwrap_or((v6, ""));
+        (h.to_string(), after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default_port))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().unwrap_or(default_port)),
+            None => (authority.to_string(), default_port),
+        }
+    };
+    (tls, host, port)
+}
+
+fn read_secret(s: &Secret) -> Result<String, String> {
+    match s {
+        Secret::Inline(v) => Ok(v.clone()),
+        Secret::File(p) => std::fs::read_to_string(p)
+            .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
+            .map_err(|e| format!("cannot read password_file {}: {e}", p.display())),
+    }
+}
+
+fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
+    let (tls, host, port) = endpoint(&cfg.url);
+    let mut o = MqttOptions::new(cfg.client_id.clone(), host, port);
+    o.set_keep_alive(cfg.keep_alive.max(Duration::from_secs(5)));
+    o.set_clean_session(true);
+    // Zigbee2MQTT and Tasmota payloads can exceed rumqttc's 10 KiB default.
+    o.set_max_packet_size(256 * 1024, 64 * 1024);
+    if let Some(user) = &cfg.username {
+        let password = cfg.password.as_ref().map(read_secret).transpose()?.unwrap_or_default();
+        o.set_credentials(user.clone(), password);
+    }
+    if tls {
+        let config = super::tls::client_config(cfg).map_err(|e| e.to_string())?;
+        o.set_transport(Transport::Tls(TlsConfiguration::Rustls(config)));
+    }
+    Ok(o)
+}
+
+/// A person's explanation of a connection error.
+fn explain(e: &ConnectionError) -> String {
+    let text = e.to_string();
+    let hint = if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
+        " — the broker's certificate is not signed by a CA we trust: check [mqtt] ca_file"
+    } else if text.contains("NotValidForName") {
+        " — the broker's certificate does not name this host: use the host name it was issued for in [mqtt] url"
+    } else if text.contains("BadUserNamePassword") || text.contains("NotAuthorized") {
+        " — check [mqtt] username and password_file"
+    } else if text.contains("Connection refused") || text.contains("os error 111") {
+        " — nothing listens there: is the broker running, and the port right?"
+    } else {
+        ""
+    };
+    format!("{text}{hint}")
+}
+
+/// Small, dependency-free jitter: ±25% around `base`.
+fn jittered(base: Duration, seed: &mut u64) -> Duration {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    let factor = 0.75 + (*seed % 1000) as f64 / 2000.0;
+    base.mul_f64(factor)
+}
+
+/// Runs the broker connection until the receiver goes away.
+pub async fn run(cfg: MqttConfig, router: Router, mono: MonoClock, tx: mpsc::Sender<RawReading>, status: StatusCell) {
+    let filters = router.filters();
+    {
+        let mut s = status.lock().expect("status lock");
+        s.broker = cfg.url.clone();
+        s.subscriptions = filters.clone();
+    }
+    let mut seed = (Wall::system_now().ms as u64) | 1;
+    let mut backoff = Duration::from_secs(1);
+    let set = |f: &dyn Fn(&mut MqttStatus)| f(&mut status.lock().expect("status lock"));
+    loop {
+        let opts = match options(&cfg) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(broker = %cfg.url, "MQTT set-up failed: {e}; retrying in 60 s");
+                set(&|s| s.last_error = Some(e.clone()));
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                continue;
+            }
+        };
+        let (client, mut events) = AsyncClient::new(opts, 64);
+        let mut connected = false;
+        let mut reported_error = false;
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    connected = true;
+                    reported_error = false;
+                    backoff = Duration::from_secs(1);
+                    tracing::info!(broker = %cfg.url, subscriptions = filters.len(), "MQTT connected");
+                    set(&|s| {
+                        s.connected = true;
+                        s.connects += 1;
+                        s.since = Some(Wall::system_now().rfc3339());
+                    });
+                    // Every ConnAck: the broker may have lost our subscriptions.
+                    let subs = filters.iter().map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                    if let Err(e) = client.try_subscribe_many(subs) {
+                        tracing::error!(error = %e, "MQTT subscribe could not be queued");
+                    }
+                }
+                Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                    for (code, filter) in ack.return_codes.iter().zip(&filters) {
+                        if matches!(code, SubscribeReasonCode::Failure) {
+                            tracing::error!(topic = %filter, "the broker refused the subscription (ACL?): this sensor will get no readings");
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let now_ms = Wall::system_now().ms;
+                    let mut ignored = 0;
+                    let routed = router.route(&p.topic, &p.payload, p.retain, now_ms, &mut ignored);
+                    let mut dropped = 0;
+                    for r in routed {
+                        let raw = RawReading { sensor: r.sensor, mono: mono.now(), system_ms: now_ms, value: r.value.map(|v| v.celsius) };
+                        match tx.try_send(raw) {
+                            Ok(()) => {}
+                            Err(TrySendError::Full(_)) => dropped += 1,
+                            Err(TrySendError::Closed(_)) => return,
+                        }
+                    }
+                    let total_dropped = {
+                        let mut s = status.lock().expect("status lock");
+                        s.messages += 1;
+                        s.retained_ignored += ignored;
+                        s.dropped += dropped;
+                        s.dropped
+                    };
+                    if dropped > 0 && total_dropped.is_power_of_two() {
+                        tracing::warn!(dropped = total_dropped, "MQTT readings arrive faster than the agent stores them: dropping (counted in status)");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let why = explain(&e);
+                    if connected || !reported_error {
+                        tracing::warn!(broker = %cfg.url, "MQTT connection {}: {why}; reconnecting with backoff", if connected { "lost" } else { "failed" });
+                        reported_error = true;
+                    }
+                    connected = false;
+                    set(&|s| {
+                        if s.connected {
+                            s.since = Some(Wall::system_now().rfc3339());
+                        }
+                        s.connected = false;
+                        s.last_error = Some(why.clone());
+                    });
+                    tokio::time::sleep(jittered(backoff, &mut seed)).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    if matches!(e, ConnectionError::RequestsDone) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(endpoint("mqtt://127.0.0.1:1884"), (false, "127.0.0.1".into(), 1884));
+        assert_eq!(endpoint("mqtt://broker"), (false, "broker".into(), 1883));
+        assert_eq!(endpoint("mqtts://broker.lan"), (true, "broker.lan".into(), 8883));
+        assert_eq!(endpoint("mqtts://[::1]:8884"), (true, "::1".into(), 8884));
+        assert_eq!(endpoint("mqtt://[::1]"), (false, "::1".into(), 1883));
+    }
+
+    #[test]
+    fn jitter_stays_within_a_quarter() {
+        let mut seed = 42;
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_secs(8), &mut seed);
+            assert!(d >= Duration::from_secs(6) && d <= Duration::from_secs(10), "{d:?}");
+        }
+    }
+}
