@@ -91,12 +91,20 @@ pub fn render_status(s: &StatusReport) -> String {
         out += &format!(
             "\nmqtt {} {} since {}; {} message(s), {} dropped, {} retained ignored{}\n",
             m.broker,
-            if m.connected { "connected" } else { "DISCONNECTED" },
+            if m.connected {
+                "connected"
+            } else {
+                "DISCONNECTED"
+            },
             m.since.as_deref().unwrap_or("start"),
             m.messages,
             m.dropped,
             m.retained_ignored,
-            m.last_error.as_ref().filter(|_| !m.connected).map(|e| format!("; last error: {e}")).unwrap_or_default()
+            m.last_error
+                .as_ref()
+                .filter(|_| !m.connected)
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
         );
     }
     out += &format!(

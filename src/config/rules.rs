@@ -95,7 +95,10 @@ fn rule(
             {
                 ctx.error(&g.span, &t.name("sensors"), format!("expected sensor ids or globs ([a-z0-9_.-] with * and ?), found {pattern:?}"));
                 ok = false;
-            } else if !sensors.iter().any(|s| glob_match(pattern, s) || super::sensors::valid_id_template(s)) {
+            } else if !sensors
+                .iter()
+                .any(|s| glob_match(pattern, s) || super::sensors::valid_id_template(s))
+            {
                 // Ids made from MQTT topics are only known at run time, so a
                 // glob is accepted when any sensor has a templated id.
                 let ids: Vec<&str> = sensors.iter().map(String::as_str).collect();

@@ -212,7 +212,11 @@ fn sensor(
             let topic = topic.and_then(|tp| match crate::mqtt::topic::validate_filter(&tp.value) {
                 Ok(()) => Some(tp),
                 Err(why) => {
-                    ctx.error(&tp.span, &t.name("topic"), format!("expected an MQTT topic or filter: {why}"));
+                    ctx.error(
+                        &tp.span,
+                        &t.name("topic"),
+                        format!("expected an MQTT topic or filter: {why}"),
+                    );
                     None
                 }
             });
@@ -264,7 +268,10 @@ fn strip_placeholders(s: &str) -> String {
     while let Some(i) = rest.find('{') {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        if tail.len() >= 3 && tail.as_bytes()[2] == b'}' && (b'1'..=b'9').contains(&tail.as_bytes()[1]) {
+        if tail.len() >= 3
+            && tail.as_bytes()[2] == b'}'
+            && (b'1'..=b'9').contains(&tail.as_bytes()[1])
+        {
             out.push_str("{}");
             rest = &tail[3..];
         } else {
@@ -288,13 +295,22 @@ fn template_captures(s: &str) -> usize {
 
 /// `range = [-80.0, 200.0]`: the °C values an mqtt sensor can plausibly report.
 fn mqtt_range(ctx: &mut Ctx<'_>, t: &mut Fields<'_, '_>) -> Option<(f64, f64)> {
-    let Some(raw) = t.raw("range") else { return Some((-80.0, 200.0)) };
+    let Some(raw) = t.raw("range") else {
+        return Some((-80.0, 200.0));
+    };
     let pair = raw.get_ref().as_array().and_then(|a| {
-        let n: Vec<f64> = a.iter().filter_map(|v| super::walker::number_of(v.get_ref())).collect();
+        let n: Vec<f64> = a
+            .iter()
+            .filter_map(|v| super::walker::number_of(v.get_ref()))
+            .collect();
         (a.len() == 2 && n.len() == 2 && n[0] < n[1]).then(|| (n[0], n[1]))
     });
     if pair.is_none() {
-        ctx.error(&raw.span(), &t.name("range"), "expected [lowest, highest] in °C with lowest < highest, e.g. range = [-80.0, 200.0]");
+        ctx.error(
+            &raw.span(),
+            &t.name("range"),
+            "expected [lowest, highest] in °C with lowest < highest, e.g. range = [-80.0, 200.0]",
+        );
     }
     pair
 }

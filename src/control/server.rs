@@ -70,7 +70,6 @@ impl Served {
     }
 }
 
-
 async fn handle(stream: UnixStream, store: &Store, core: &CoreHandle) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();

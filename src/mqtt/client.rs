@@ -6,7 +6,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS, SubscribeReasonCode, TlsConfiguration, Transport};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS, SubscribeReasonCode,
+    TlsConfiguration, Transport,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -51,7 +54,13 @@ fn endpoint(url: &str) -> (bool, String, u16) {
     let default_port = if tls { 8883 } else { 1883 };
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6.split_once(']').unwrap_or((v6, ""));
-        (h.to_string(), after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default_port))
+        (
+            h.to_string(),
+            after
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(default_port),
+        )
     } else {
         match authority.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), p.parse().unwrap_or(default_port)),
@@ -78,7 +87,12 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
     // Zigbee2MQTT and Tasmota payloads can exceed rumqttc's 10 KiB default.
     o.set_max_packet_size(256 * 1024, 64 * 1024);
     if let Some(user) = &cfg.username {
-        let password = cfg.password.as_ref().map(read_secret).transpose()?.unwrap_or_default();
+        let password = cfg
+            .password
+            .as_ref()
+            .map(read_secret)
+            .transpose()?
+            .unwrap_or_default();
         o.set_credentials(user.clone(), password);
     }
     if tls {
@@ -115,7 +129,13 @@ fn jittered(base: Duration, seed: &mut u64) -> Duration {
 }
 
 /// Runs the broker connection until the receiver goes away.
-pub async fn run(cfg: MqttConfig, router: Router, mono: MonoClock, tx: mpsc::Sender<RawReading>, status: StatusCell) {
+pub async fn run(
+    cfg: MqttConfig,
+    router: Router,
+    mono: MonoClock,
+    tx: mpsc::Sender<RawReading>,
+    status: StatusCell,
+) {
     let filters = router.filters();
     {
         let mut s = status.lock().expect("status lock");
@@ -151,7 +171,9 @@ pub async fn run(cfg: MqttConfig, router: Router, mono: MonoClock, tx: mpsc::Sen
                         s.since = Some(Wall::system_now().rfc3339());
                     });
                     // Every ConnAck: the broker may have lost our subscriptions.
-                    let subs = filters.iter().map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                    let subs = filters
+                        .iter()
+                        .map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
                     if let Err(e) = client.try_subscribe_many(subs) {
                         tracing::error!(error = %e, "MQTT subscribe could not be queued");
                     }
@@ -169,7 +191,12 @@ pub async fn run(cfg: MqttConfig, router: Router, mono: MonoClock, tx: mpsc::Sen
                     let routed = router.route(&p.topic, &p.payload, p.retain, now_ms, &mut ignored);
                     let mut dropped = 0;
                     for r in routed {
-                        let raw = RawReading { sensor: r.sensor, mono: mono.now(), system_ms: now_ms, value: r.value.map(|v| v.celsius) };
+                        let raw = RawReading {
+                            sensor: r.sensor,
+                            mono: mono.now(),
+                            system_ms: now_ms,
+                            value: r.value.map(|v| v.celsius),
+                        };
                         match tx.try_send(raw) {
                             Ok(()) => {}
                             Err(TrySendError::Full(_)) => dropped += 1,
@@ -219,9 +246,15 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(endpoint("mqtt://127.0.0.1:1884"), (false, "127.0.0.1".into(), 1884));
+        assert_eq!(
+            endpoint("mqtt://127.0.0.1:1884"),
+            (false, "127.0.0.1".into(), 1884)
+        );
         assert_eq!(endpoint("mqtt://broker"), (false, "broker".into(), 1883));
-        assert_eq!(endpoint("mqtts://broker.lan"), (true, "broker.lan".into(), 8883));
+        assert_eq!(
+            endpoint("mqtts://broker.lan"),
+            (true, "broker.lan".into(), 8883)
+        );
         assert_eq!(endpoint("mqtts://[::1]:8884"), (true, "::1".into(), 8884));
         assert_eq!(endpoint("mqtt://[::1]"), (false, "::1".into(), 1883));
     }
@@ -231,7 +264,10 @@ mod tests {
         let mut seed = 42;
         for _ in 0..1000 {
             let d = jittered(Duration::from_secs(8), &mut seed);
-            assert!(d >= Duration::from_secs(6) && d <= Duration::from_secs(10), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(6) && d <= Duration::from_secs(10),
+                "{d:?}"
+            );
         }
     }
 }

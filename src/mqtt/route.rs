@@ -42,7 +42,16 @@ impl Router {
     pub fn new(cfg: &Config) -> Router {
         let mut routes = Vec::new();
         for s in &cfg.sensors {
-            let SensorSource::Mqtt { topic, format, field, unit, range } = &s.source else { continue };
+            let SensorSource::Mqtt {
+                topic,
+                format,
+                field,
+                unit,
+                range,
+            } = &s.source
+            else {
+                continue;
+            };
             // The shortest `stale` of the rules covering it bounds what is fresh.
             let fresh_for = cfg
                 .rules
@@ -57,7 +66,9 @@ impl Router {
                 spec: PayloadSpec {
                     format: Format::from_name(format).unwrap_or(Format::Plain),
                     field: field.clone(),
-                    unit: unit.as_deref().map(|u| if u == "F" { Unit::F } else { Unit::C }),
+                    unit: unit
+                        .as_deref()
+                        .map(|u| if u == "F" { Unit::F } else { Unit::C }),
                     range: *range,
                 },
                 fresh_for,
@@ -82,10 +93,19 @@ impl Router {
     /// Readings for one publish. A retained message counts only if its
     /// payload carries a stamp younger than the sensor's freshness bound
     /// (`now_ms` is the current wall clock); `ignored` counts the others.
-    pub fn route(&self, topic_name: &str, body: &[u8], retained: bool, now_ms: i64, ignored: &mut u64) -> Vec<Routed> {
+    pub fn route(
+        &self,
+        topic_name: &str,
+        body: &[u8],
+        retained: bool,
+        now_ms: i64,
+        ignored: &mut u64,
+    ) -> Vec<Routed> {
         let mut out = Vec::new();
         for r in &self.routes {
-            let Some(captures) = topic::matches(&r.filter, topic_name) else { continue };
+            let Some(captures) = topic::matches(&r.filter, topic_name) else {
+                continue;
+            };
             let sensor = if topic::is_template(&r.id) {
                 match topic::expand_id(&r.id, &captures) {
                     Some(id) => id,

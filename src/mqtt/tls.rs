@@ -30,7 +30,11 @@ pub enum TlsError {
 }
 
 fn pem_err(what: &'static str, path: &Path, e: impl std::fmt::Display) -> TlsError {
-    TlsError::Pem { what, path: path.to_path_buf(), detail: e.to_string() }
+    TlsError::Pem {
+        what,
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    }
 }
 
 /// Builds the client config: roots from `ca_file` (a private CA) or the
@@ -47,7 +51,9 @@ pub fn client_config(cfg: &MqttConfig) -> Result<Arc<rustls::ClientConfig>, TlsE
                 return Err(pem_err("CA file", path, "holds no CERTIFICATE block"));
             }
             for c in certs {
-                roots.add(c).map_err(|e| pem_err("unusable CA certificate in", path, e))?;
+                roots
+                    .add(c)
+                    .map_err(|e| pem_err("unusable CA certificate in", path, e))?;
             }
         }
         None => {
@@ -70,7 +76,8 @@ pub fn client_config(cfg: &MqttConfig) -> Result<Arc<rustls::ClientConfig>, TlsE
                 .map_err(|e| pem_err("cannot read client certificate", cert, e))?
                 .collect::<Result<_, _>>()
                 .map_err(|e| pem_err("bad PEM in client certificate", cert, e))?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err("cannot read client key", key, e))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| pem_err("cannot read client key", key, e))?;
             builder.with_client_auth_cert(chain, key)?
         }
         _ => builder.with_no_client_auth(),

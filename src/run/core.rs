@@ -301,7 +301,9 @@ impl Core {
         for s in &self.cfg.sensors {
             let note = if s.is_template() {
                 Some(match &s.source {
-                    crate::config::SensorSource::Mqtt { topic, .. } => format!("template: one sensor per topic matching {topic}"),
+                    crate::config::SensorSource::Mqtt { topic, .. } => {
+                        format!("template: one sensor per topic matching {topic}")
+                    }
                     _ => "template".to_string(),
                 })
             } else {
@@ -310,12 +312,19 @@ impl Core {
             sensors.push(row(&s.id, s.name.clone(), s.source.kind(), note));
         }
         // Sensors discovered from MQTT topics.
-        let mut found: Vec<&String> = self.last.keys().filter(|id| self.cfg.sensor(id).is_none()).collect();
+        let mut found: Vec<&String> = self
+            .last
+            .keys()
+            .filter(|id| self.cfg.sensor(id).is_none())
+            .collect();
         found.sort();
         for id in found {
             sensors.push(row(id, None, "mqtt", None));
         }
-        let mqtt = self.mqtt.as_ref().map(|m| m.lock().expect("mqtt status").clone());
+        let mqtt = self
+            .mqtt
+            .as_ref()
+            .map(|m| m.lock().expect("mqtt status").clone());
         StatusReport {
             gateway: self.cfg.agent.gateway_id.clone(),
             site: self.cfg.agent.site.clone(),

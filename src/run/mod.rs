@@ -71,7 +71,13 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     let mut pollers = Vec::new();
     for s in &cfg.sensors {
         if let Some(probe) = crate::sources::open(s, &cfg.agent.sysfs_root) {
-            pollers.push(tokio::spawn(poller::poll(s.id.clone(), s.interval, probe, mono, tx.clone())));
+            pollers.push(tokio::spawn(poller::poll(
+                s.id.clone(),
+                s.interval,
+                probe,
+                mono,
+                tx.clone(),
+            )));
         } else if !matches!(s.source, SensorSource::Mqtt { .. }) {
             let why = "no reader for this kind in this build";
             tracing::warn!(sensor = %s.id, kind = s.source.kind(), "{why}");
@@ -82,7 +88,13 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     let mqtt_status = match (&cfg.mqtt, router.is_empty()) {
         (Some(m), false) => {
             let cell = crate::mqtt::StatusCell::default();
-            pollers.push(tokio::spawn(crate::mqtt::run(m.clone(), router, mono, tx.clone(), cell.clone())));
+            pollers.push(tokio::spawn(crate::mqtt::run(
+                m.clone(),
+                router,
+                mono,
+                tx.clone(),
+                cell.clone(),
+            )));
             Some(cell)
         }
         _ => None,

@@ -147,6 +147,40 @@ impl Setup {
         }
     }
 
+    /// Like `wait_status`, with its own deadline.
+    pub fn wait_status_within(
+        &self,
+        what: &str,
+        patience: Duration,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + patience;
+        loop {
+            let out = self.cli(&["status", "--json"]);
+            let s = if out.code == Some(0) {
+                serde_json::from_str(&out.stdout).ok()
+            } else {
+                None
+            };
+            if let Some(s) = &s {
+                if ok(s) {
+                    return s.clone();
+                }
+            }
+            if Instant::now() > deadline {
+                match s {
+                    Some(s) => panic!(
+                        "status never showed {what} within {patience:?}; last answer:\n{s:#}"
+                    ),
+                    None => {
+                        panic!("status never showed {what} within {patience:?}; last call: {out:?}")
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// `edgetherm history SENSOR --since 1h --json`, which must succeed.
     pub fn history(&self, sensor: &str) -> Vec<serde_json::Value> {
         let out = self.cli(&["history", sensor, "--since", "1h", "--json"]);
@@ -314,6 +348,54 @@ impl Agent {
                 panic!("no {what} within {PATIENCE:?}; log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Like `wait_line`, with its own deadline (e.g. longer than `PATIENCE`
+    /// when a reconnect backoff must run its course).
+    pub fn wait_line_within(
+        &mut self,
+        what: &str,
+        patience: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(l) = self.lines().into_iter().find(|l| pred(l)) {
+                return l;
+            }
+            if !self.is_running() {
+                if let Some(l) = self.lines().into_iter().find(|l| pred(l)) {
+                    return l;
+                }
+                panic!(
+                    "the agent exited ({:?}) before logging {what}; log:\n{}",
+                    self.exited,
+                    self.log()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!("no {what} within {patience:?}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Whether the process still runs (reaps it, and collects its last
+    /// lines, if it has exited).
+    pub fn is_running(&mut self) -> bool {
+        if self.exited.is_some() {
+            return false;
+        }
+        match self.child.try_wait().unwrap() {
+            None => true,
+            Some(st) => {
+                self.exited = Some(st);
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
+                false
+            }
         }
     }
 
