@@ -179,13 +179,25 @@ pub fn snippet(found: &[Found]) -> String {
                 toml_str(&bus.to_string_lossy()),
                 toml_str(chip)
             ),
+            SensorSource::Mqtt {
+                topic,
+                format,
+                field,
+                ..
+            } => {
+                let field = field
+                    .as_deref()
+                    .map(|f| format!("field = {}\n", toml_str(f)))
+                    .unwrap_or_default();
+                format!(
+                    "topic = {}\nformat = {}\n{field}",
+                    toml_str(topic),
+                    toml_str(format)
+                )
+            }
             // Not found by scanning; written by hand.
-            SensorSource::Mqtt { .. } | SensorSource::Sim(_) => {
-                let _ = writeln!(
-                    s,
-                    "# skipped {id}: kind = \"{}\" sensors are not scanned",
-                    f.source.kind()
-                );
+            SensorSource::Sim(_) => {
+                let _ = writeln!(s, "# skipped {id}: kind = \"sim\" sensors are not scanned");
                 continue;
             }
         };
@@ -195,7 +207,9 @@ pub fn snippet(found: &[Found]) -> String {
         let _ = writeln!(s, "name = {}", toml_str(&display_name(f)));
         let _ = writeln!(s, "kind = \"{}\"", f.source.kind());
         s.push_str(&keys);
-        s.push_str("interval = \"10s\"\n");
+        if !matches!(f.source, SensorSource::Mqtt { .. }) {
+            s.push_str("interval = \"10s\"\n");
+        }
     }
     s
 }

@@ -43,7 +43,7 @@ reported (not just the first) as file:line:column: key: what was expected. Exit 
     /// Find the temperature sensors on this machine and print a ready [[sensor]] snippet.
     #[command(
         long_about = "Find the temperature sensors on this machine — 1-Wire devices (w1_therm), hwmon inputs \
-and thermal zones under /sys, and with --i2c the supported I2C chips at their usual addresses (identified by \
+and thermal zones under /sys, with --mqtt the topics on the config's broker that carry temperatures, and with --i2c the supported I2C chips at their usual addresses (identified by \
 read-only registers) — with their current values, then print [[sensor]] blocks ready to paste into the config."
     )]
     Scan {
@@ -53,6 +53,12 @@ read-only registers) — with their current values, then print [[sensor]] blocks
         /// Also probe this I2C bus at the supported chips' addresses (read-only), e.g. /dev/i2c-1
         #[arg(long, value_name = "DEV")]
         i2c: Vec<PathBuf>,
+        /// Also listen on the config's [mqtt] broker and list topics that carry temperatures
+        #[arg(long)]
+        mqtt: bool,
+        /// How long to listen with --mqtt
+        #[arg(long, default_value = "5s", value_name = "DURATION")]
+        listen: String,
     },
     /// Ask the running agent: last values, alert states, outbox depth.
     #[command(
@@ -106,7 +112,35 @@ pub fn main(cli: Cli) -> ExitCode {
             let path = config::resolve_path(path.as_deref().or(cli.config.as_deref()));
             check::check_config(&path)
         }
-        Command::Scan { sysfs_root, i2c } => scan::scan(&sysfs_root, &i2c),
+        Command::Scan {
+            sysfs_root,
+            i2c,
+            mqtt,
+            listen,
+        } => {
+            let broker = if mqtt {
+                let Some(cfg) = load(cli.config) else {
+                    return ExitCode::from(2);
+                };
+                let Some(m) = cfg.mqtt else {
+                    eprintln!(
+                        "edgetherm: scan --mqtt needs an [mqtt] section in {}",
+                        cfg.path.display()
+                    );
+                    return ExitCode::from(2);
+                };
+                let Some(d) = crate::config::units::parse_duration(&listen) else {
+                    eprintln!(
+                        "edgetherm: --listen {listen:?}: expected a duration like \"5s\" or \"1m\""
+                    );
+                    return ExitCode::from(2);
+                };
+                Some((m, d))
+            } else {
+                None
+            };
+            scan::scan(&sysfs_root, &i2c, broker)
+        }
         Command::Run => {
             let Some(cfg) = load(cli.config) else {
                 return ExitCode::from(2);

@@ -79,7 +79,8 @@ fn read_secret(s: &Secret) -> Result<String, String> {
     }
 }
 
-fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
+/// rumqttc options for `cfg` (reads the password file).
+pub(super) fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
     let (tls, host, port) = endpoint(&cfg.url);
     let mut o = MqttOptions::new(cfg.client_id.clone(), host, port);
     o.set_keep_alive(cfg.keep_alive.max(Duration::from_secs(5)));
@@ -103,7 +104,7 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
 }
 
 /// A person's explanation of a connection error.
-fn explain(e: &ConnectionError) -> String {
+pub(super) fn explain(e: &ConnectionError) -> String {
     let text = e.to_string();
     let hint = if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
         " — the broker's certificate is not signed by a CA we trust: check [mqtt] ca_file"

@@ -2,6 +2,7 @@
 //! the same channel as polled sensors.
 
 mod client;
+pub mod discover;
 pub mod payload;
 mod route;
 mod tls;
