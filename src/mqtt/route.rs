@@ -27,6 +27,21 @@ pub struct Routed {
     pub value: Result<Parsed, Fault>,
 }
 
+/// True when every topic matching filter `a` also matches filter `b`.
+/// Decided for the cases that occur in configs: `a` without wildcards, and
+/// `b` ending in `#` after literal levels; otherwise "no" (both are kept).
+fn covers(b: &str, a: &str) -> bool {
+    if !a.contains(['+', '#']) {
+        return topic::matches(b, a).is_some();
+    }
+    match b.strip_suffix('#') {
+        Some(prefix) if !prefix.contains('+') => {
+            a.starts_with(prefix) || a == prefix.trim_end_matches('/')
+        }
+        _ => false,
+    }
+}
+
 /// All mqtt sensors of a config.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
@@ -82,12 +97,17 @@ impl Router {
         self.routes.is_empty()
     }
 
-    /// The distinct topic filters to subscribe to.
+    /// The topic filters to subscribe to: distinct, and none that another
+    /// one already covers — a broker may deliver one copy of a publish per
+    /// matching subscription (MQTT 3.1.1 §3.3.5).
     pub fn filters(&self) -> Vec<String> {
-        let mut f: Vec<String> = self.routes.iter().map(|r| r.filter.clone()).collect();
-        f.sort();
-        f.dedup();
-        f
+        let mut all: Vec<String> = self.routes.iter().map(|r| r.filter.clone()).collect();
+        all.sort();
+        all.dedup();
+        all.iter()
+            .filter(|a| !all.iter().any(|b| b != *a && covers(b, a)))
+            .cloned()
+            .collect()
     }
 
     /// Readings for one publish. A retained message counts only if its
@@ -101,8 +121,14 @@ impl Router {
         now_ms: i64,
         ignored: &mut u64,
     ) -> Vec<Routed> {
-        let mut out = Vec::new();
-        for r in &self.routes {
+        let mut out: Vec<Routed> = Vec::new();
+        // Explicit sensors first, so they win over a template yielding the same id.
+        let ordered = self
+            .routes
+            .iter()
+            .filter(|r| !topic::is_template(&r.id))
+            .chain(self.routes.iter().filter(|r| topic::is_template(&r.id)));
+        for r in ordered {
             let Some(captures) = topic::matches(&r.filter, topic_name) else {
                 continue;
             };
@@ -114,6 +140,10 @@ impl Router {
             } else {
                 r.id.clone()
             };
+            if out.iter().any(|o| o.sensor == sensor) {
+                // One reading per sensor per publish, however many routes match.
+                continue;
+            }
             // Some messages on a sensor's topic carry no temperature at all
             // (Shelly notifications about humidity, button events): skip them.
             let value = match payload::parse_message(&r.spec, body) {
@@ -132,5 +162,20 @@ impl Router {
             out.push(Routed { sensor, value });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn filter_coverage() {
+        assert!(covers("sensors/+/temperature", "sensors/room/temperature"));
+        assert!(covers("sensors/#", "sensors/+/temperature"));
+        assert!(covers("#", "a/b"));
+        assert!(!covers("sensors/+/temperature", "sensors/room/humidity"));
+        assert!(!covers("a/+/t", "a/x/+"), "undecided overlaps keep both");
+        assert!(!covers("sensors/room/temperature", "sensors/+/temperature"));
     }
 }

@@ -139,6 +139,10 @@ impl Core {
                 _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             }
         }
+        // Readings already queued are stored, not lost at shutdown.
+        while let Ok(raw) = readings.try_recv() {
+            self.on_raw(raw);
+        }
         Ok(())
     }
 
