@@ -39,6 +39,7 @@ fn reference_example_parses() {
         .sensors
         .iter()
         .all(|s| c.rules.iter().any(|r| r.covers(&s.id))
+            || s.is_template()
             || s.id.starts_with("sim-")
             || s.id == "cpu"
             || s.id == "soc"));
@@ -73,8 +74,8 @@ const ALL_KEYS: &[(&str, &[&str])] = &[
         "[[sensor]]",
         &[
             "id", "name", "kind", "interval", "device", "chip", "input", "zone", "bus", "address",
-            "topic", "format", "field", "unit", "pattern", "value", "min", "max", "period", "from",
-            "to", "at", "points", "cycle", "fault",
+            "topic", "format", "field", "unit", "range", "pattern", "value", "min", "max",
+            "period", "from", "to", "at", "points", "cycle", "fault",
         ],
     ),
     (
