@@ -1,0 +1,162 @@
+//! `POST /v1/events`: a gateway's batch of alert events and its heartbeat.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use edgetherm_proto::{Accepted, EventBatch};
+
+use super::{ApiError, AppState};
+use crate::metrics::Metrics;
+
+/// At most this many events per batch.
+const MAX_EVENTS: usize = 1_000;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Parses the body, naming the offending field on error.
+fn parse(body: &[u8]) -> Result<EventBatch, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let mut err = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid event batch: {}", e.inner()),
+        );
+        err.field = (field != ".").then_some(field);
+        err
+    })
+}
+
+fn check(batch: &EventBatch) -> Result<(), ApiError> {
+    let bad = |field: String, msg: &str| {
+        let mut e = ApiError::new(StatusCode::BAD_REQUEST, msg);
+        e.field = Some(field);
+        Err(e)
+    };
+    if batch.events.len() > MAX_EVENTS {
+        return bad(
+            "events".into(),
+            "too many events in one batch (at most 1000): send smaller batches",
+        );
+    }
+    for (i, e) in batch.events.iter().enumerate() {
+        if e.id.is_empty() || e.id.len() > 64 {
+            return bad(
+                format!("events[{i}].id"),
+                "expected a non-empty id of at most 64 characters (a ULID)",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Accepts a batch: 200 with every event id (new or already seen), 400 naming
+/// the field, 401 for a bad token, 403 for another gateway's name, 413 for an
+/// oversized body, 503 + Retry-After when the delivery queue is too long.
+pub async fn post_events(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Accepted>, ApiError> {
+    let Some(token) = bearer(&headers) else {
+        Metrics::inc(&s.metrics.rejected_auth);
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token: send Authorization: Bearer <gateway token>",
+        ));
+    };
+    let store = s.store.clone();
+    let owned = token.to_string();
+    let gateway = tokio::task::spawn_blocking(move || store.gateway_for_token(&owned))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let Some(gateway) = gateway else {
+        Metrics::inc(&s.metrics.rejected_auth);
+        tracing::warn!("refused a batch with an unknown gateway token");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unknown gateway token (create one with `edgetherm-relay gateway add ID`)",
+        ));
+    };
+    let body = match body {
+        Ok(b) if b.len() <= s.max_body => b,
+        Ok(_) | Err(BytesRejection::FailedToBufferBody(_)) => {
+            Metrics::inc(&s.metrics.rejected_size);
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "batch larger than {} bytes: send fewer events per batch",
+                    s.max_body
+                ),
+            ));
+        }
+        Err(e) => {
+            Metrics::inc(&s.metrics.rejected_body);
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, e.body_text()));
+        }
+    };
+    let batch = parse(&body).inspect_err(|_| Metrics::inc(&s.metrics.rejected_body))?;
+    check(&batch).inspect_err(|_| Metrics::inc(&s.metrics.rejected_body))?;
+    if batch.gateway != gateway {
+        Metrics::inc(&s.metrics.rejected_auth);
+        let mut e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this token belongs to gateway {gateway:?}, not {:?}",
+                batch.gateway
+            ),
+        );
+        e.field = Some("gateway".into());
+        return Err(e);
+    }
+    if !batch.events.is_empty() && s.store.pending_len() >= s.max_pending {
+        Metrics::inc(&s.metrics.shed);
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the relay's delivery queue is full; retry later",
+        );
+        e.retry_after = Some(30);
+        return Err(e);
+    }
+    let store = s.store.clone();
+    let events = batch.events.clone();
+    let gw = gateway.clone();
+    let accepted = tokio::task::spawn_blocking(move || store.accept(&gw, &events))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot store events");
+            let mut err = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the relay cannot store events right now; retry later",
+            );
+            err.retry_after = Some(60);
+            err
+        })?;
+    s.metrics
+        .events_new
+        .fetch_add(accepted.new as u64, std::sync::atomic::Ordering::Relaxed);
+    s.metrics.events_duplicate.fetch_add(
+        accepted.duplicate as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    if let Some(hb) = &batch.heartbeat {
+        Metrics::inc(&s.metrics.heartbeats);
+        if let Err(e) = s.store.record_heartbeat(&gateway, batch.site.clone(), hb) {
+            tracing::error!(error = %e, "cannot store a heartbeat");
+        }
+    }
+    if accepted.new > 0 {
+        tracing::info!(gateway = %gateway, new = accepted.new, duplicate = accepted.duplicate, "events accepted");
+    }
+    Ok(Json(Accepted {
+        accepted: accepted.ids,
+    }))
+}

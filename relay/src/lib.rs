@@ -1,0 +1,27 @@
+//! edgetherm-relay: gateways post alert events here; the relay keeps them
+//! (idempotently), and will deliver them to Microsoft Teams.
+//!
+//! Built so far: the gateway API, gateway tokens, the admin socket, health
+//! and metrics. Not built yet: the Bot Framework endpoint, conversation
+//! references, the Teams sender, Graph installation, the liveness watch.
+
+pub mod admin;
+pub mod api;
+pub mod config;
+pub mod metrics;
+pub mod store;
+pub mod token;
+
+/// Gateway ids: letters, digits, `_`, `.`, `-`, 1 to 64 characters.
+pub fn valid_gateway_id(id: &str) -> Result<(), String> {
+    if !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(format!("invalid gateway id {id:?}: expected 1 to 64 letters, digits, '_', '.' or '-' (as in the agent's [agent] gateway_id)"))
+    }
+}

@@ -1,0 +1,123 @@
+//! The `edgetherm-relay` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use edgetherm_relay::admin::{self, Reply, Request};
+use edgetherm_relay::api::{self, AppState};
+use edgetherm_relay::config::{self, Config};
+use edgetherm_relay::store::Store;
+
+/// Cloud relay for edgetherm: gateway events in, Microsoft Teams messages out.
+#[derive(Debug, Parser)]
+#[command(name = "edgetherm-relay", version, about)]
+struct Cli {
+    /// Config file [default: $EDGETHERM_RELAY_CONFIG, else /etc/edgetherm-relay/relay.toml]
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server: /v1/events, /healthz, /metrics.
+    Serve,
+    /// Manage gateways.
+    #[command(subcommand)]
+    Gateway(GatewayCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum GatewayCmd {
+    /// Create a gateway; its token is printed once, alone on the last line of stdout.
+    Add {
+        /// The gateway id (the agent's [agent] gateway_id)
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let path = config::resolve_path(cli.config.as_deref());
+    let cfg = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("edgetherm-relay: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Serve => serve(cfg),
+        Command::Gateway(GatewayCmd::Add { id }) => gateway_add(&cfg, id),
+    }
+}
+
+fn gateway_add(cfg: &Config, id: String) -> ExitCode {
+    let req = Request::GatewayAdd { id };
+    let reply = match admin::ask(&cfg.server.data_dir, &req) {
+        Ok(Some(r)) => r,
+        Ok(None) => match Store::open(&cfg.server.data_dir) {
+            Ok(store) => admin::handle(&store, req),
+            Err(e) => Reply::Error(e.to_string()),
+        },
+        Err(e) => Reply::Error(format!(
+            "admin socket {}: {e}",
+            admin::socket_path(&cfg.server.data_dir).display()
+        )),
+    };
+    match reply {
+        Reply::Token(t) => {
+            println!("Gateway created. Put this token in the agent's [relay] token_file; it is not shown again:");
+            println!("{t}");
+            ExitCode::SUCCESS
+        }
+        Reply::Error(e) => {
+            eprintln!("edgetherm-relay: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(cfg: Config) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let result: Result<(), String> = rt.block_on(async {
+        let store = Store::open(&cfg.server.data_dir).map_err(|e| e.to_string())?;
+        let admin_task = admin::serve(&cfg.server.data_dir, store.clone()).await.map_err(|e| format!("admin socket: {e}"))?;
+        if cfg.server.tls_cert_file.is_some() {
+            tracing::warn!("tls_cert_file is set but this version does not terminate TLS itself: put it behind a reverse proxy for now");
+        }
+        let state = AppState {
+            store,
+            metrics: Arc::new(Default::default()),
+            max_body: cfg.server.max_body_bytes,
+            max_pending: cfg.server.max_pending,
+        };
+        let listener = tokio::net::TcpListener::bind(cfg.server.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.server.listen))?;
+        tracing::info!(listen = %cfg.server.listen, "edgetherm-relay serving");
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
+        };
+        let served = axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown).await;
+        admin_task.abort();
+        let _ = std::fs::remove_file(admin::socket_path(&cfg.server.data_dir));
+        served.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edgetherm-relay: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

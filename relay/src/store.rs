@@ -1,0 +1,255 @@
+//! The relay's sled store: gateways (token hashes), every accepted event id
+//! (the idempotency record), the queue of events waiting for the Teams
+//! sender, and each gateway's latest heartbeat.
+
+use std::path::{Path, PathBuf};
+
+use edgetherm_proto::{Event, Heartbeat};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::token;
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed.
+    #[error("relay store {path}: {source}")]
+    Sled {
+        /// The store directory.
+        path: PathBuf,
+        /// sled's error.
+        source: sled::Error,
+    },
+    /// `gateway add` for an id that exists.
+    #[error("gateway {0:?} already exists (its token was shown when it was added; to replace it, remove the gateway first)")]
+    GatewayExists(String),
+    /// No randomness for a token.
+    #[error("cannot generate a token: {0}")]
+    Random(String),
+}
+
+/// A gateway as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Gateway {
+    /// Its id.
+    pub id: String,
+    /// When it was added (RFC 3339).
+    pub created_at: String,
+    /// SHA-256 of its token, hex.
+    pub token_sha256: String,
+}
+
+/// A gateway's latest heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastBeat {
+    /// When the relay received it (RFC 3339).
+    pub received_at: String,
+    /// The site label the gateway sent.
+    pub site: Option<String>,
+    /// What it said.
+    pub heartbeat: Heartbeat,
+}
+
+/// What accepting a batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// Every id in the batch (new or seen before): the agent may delete them all.
+    pub ids: Vec<String>,
+    /// Events seen for the first time (queued for delivery).
+    pub new: usize,
+    /// Events already accepted earlier (a retried batch).
+    pub duplicate: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventRecord {
+    gateway: String,
+    received_at: String,
+}
+
+/// The opened store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    gateways: sled::Tree,
+    tokens: sled::Tree,
+    events: sled::Tree,
+    pending: sled::Tree,
+    beats: sled::Tree,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+impl Store {
+    /// Opens (or creates) `data_dir/store`.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join("store");
+        let err = |source| StoreError::Sled {
+            path: path.clone(),
+            source,
+        };
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(16 << 20)
+            .open()
+            .map_err(err)?;
+        Ok(Store {
+            gateways: db.open_tree("gateways").map_err(err)?,
+            tokens: db.open_tree("tokens").map_err(err)?,
+            events: db.open_tree("events").map_err(err)?,
+            pending: db.open_tree("pending").map_err(err)?,
+            beats: db.open_tree("heartbeats").map_err(err)?,
+            path: path.clone(),
+            db,
+        })
+    }
+
+    fn err(&self, source: sled::Error) -> StoreError {
+        StoreError::Sled {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Adds a gateway and returns its token (shown once; only its hash is kept).
+    pub fn add_gateway(&self, id: &str) -> Result<String, StoreError> {
+        if self.gateways.contains_key(id).map_err(|e| self.err(e))? {
+            return Err(StoreError::GatewayExists(id.to_string()));
+        }
+        let secret = token::generate().map_err(|e| StoreError::Random(e.to_string()))?;
+        let hash = token::hash(&secret);
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let record = serde_json::to_vec(&Gateway {
+            id: id.to_string(),
+            created_at: now(),
+            token_sha256: hex,
+        })
+        .expect("serialises");
+        let result: Result<(), TransactionError<()>> =
+            (&self.gateways, &self.tokens).transaction(|(g, t)| {
+                g.insert(id.as_bytes(), record.as_slice())?;
+                t.insert(&hash[..], id.as_bytes())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            });
+        result.map_err(|e| match e {
+            TransactionError::Storage(s) => self.err(s),
+            TransactionError::Abort(()) => unreachable!("never aborts"),
+        })?;
+        self.db.flush().map_err(|e| self.err(e))?;
+        Ok(secret)
+    }
+
+    /// The gateway a bearer token belongs to, if any.
+    pub fn gateway_for_token(&self, bearer: &str) -> Result<Option<String>, StoreError> {
+        let hash = token::hash(bearer);
+        // The index key is a hash, so finding it leaks nothing about the
+        // secret; the check against the gateway's record is constant-time.
+        let Some(id) = self.tokens.get(hash).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        let Some(raw) = self.gateways.get(&id).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        let Ok(g) = serde_json::from_slice::<Gateway>(&raw) else {
+            return Ok(None);
+        };
+        let stored: Vec<u8> = (0..g.token_sha256.len() / 2)
+            .filter_map(|i| u8::from_str_radix(g.token_sha256.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect();
+        Ok(token::verify(bearer, &stored).then_some(g.id))
+    }
+
+    /// All gateways.
+    pub fn gateways(&self) -> Vec<Gateway> {
+        self.gateways
+            .iter()
+            .values()
+            .filter_map(Result::ok)
+            .filter_map(|v| serde_json::from_slice(&v).ok())
+            .collect()
+    }
+
+    /// Records a batch's events once each (the event id is the idempotency
+    /// key) and queues the new ones for delivery, durably, before returning.
+    pub fn accept(&self, gateway: &str, events: &[Event]) -> Result<Accepted, StoreError> {
+        let received_at = now();
+        let record = serde_json::to_vec(&EventRecord {
+            gateway: gateway.to_string(),
+            received_at,
+        })
+        .expect("serialises");
+        let bodies: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| serde_json::to_vec(e).expect("serialises"))
+            .collect();
+        let result: Result<Accepted, TransactionError<()>> = (&self.events, &self.pending)
+            .transaction(|(seen, queue)| {
+                let mut out = Accepted::default();
+                for (e, body) in events.iter().zip(&bodies) {
+                    out.ids.push(e.id.clone());
+                    if seen.get(e.id.as_bytes())?.is_some() {
+                        out.duplicate += 1;
+                        continue;
+                    }
+                    seen.insert(e.id.as_bytes(), record.as_slice())?;
+                    let seq = queue.generate_id()? + 1;
+                    queue.insert(&seq.to_be_bytes(), body.as_slice())?;
+                    out.new += 1;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(out)
+            });
+        let out = result.map_err(|e| match e {
+            TransactionError::Storage(s) => self.err(s),
+            TransactionError::Abort(()) => unreachable!("never aborts"),
+        })?;
+        self.db.flush().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    /// Keeps a gateway's latest heartbeat.
+    pub fn record_heartbeat(
+        &self,
+        gateway: &str,
+        site: Option<String>,
+        hb: &Heartbeat,
+    ) -> Result<(), StoreError> {
+        let beat = LastBeat {
+            received_at: now(),
+            site,
+            heartbeat: hb.clone(),
+        };
+        self.beats
+            .insert(
+                gateway.as_bytes(),
+                serde_json::to_vec(&beat).expect("serialises"),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A gateway's latest heartbeat.
+    pub fn heartbeat(&self, gateway: &str) -> Option<LastBeat> {
+        serde_json::from_slice(&self.beats.get(gateway.as_bytes()).ok()??).ok()
+    }
+
+    /// Events waiting for the Teams sender.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The queued events, oldest first (for the sender and for tests).
+    pub fn pending(&self, limit: usize) -> Vec<Event> {
+        self.pending
+            .iter()
+            .values()
+            .filter_map(Result::ok)
+            .take(limit)
+            .filter_map(|v| serde_json::from_slice(&v).ok())
+            .collect()
+    }
+}

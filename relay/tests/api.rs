@@ -1,0 +1,223 @@
+//! The gateway API through the real router and a real store in a temp dir.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use edgetherm_relay::api::{router, AppState};
+use edgetherm_relay::store::Store;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct Relay {
+    _dir: tempfile::TempDir,
+    state: AppState,
+    token: String,
+}
+
+fn relay(max_pending: usize) -> Relay {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let token = store.add_gateway("dc1-gw01").unwrap();
+    let state = AppState {
+        store,
+        metrics: Arc::new(Default::default()),
+        max_body: 64 * 1024,
+        max_pending,
+    };
+    Relay {
+        _dir: dir,
+        state,
+        token,
+    }
+}
+
+fn event(id: &str) -> Value {
+    json!({
+        "id": id, "kind": "firing", "rule": "rack-inlet-high", "sensor": "rack1-inlet",
+        "severity": "critical", "value": 31.4, "threshold": 30.0, "direction": "above",
+        "since": "2026-11-21T09:58:01Z", "at": "2026-11-21T10:00:01Z"
+    })
+}
+
+fn batch(events: Vec<Value>) -> Value {
+    json!({
+        "gateway": "dc1-gw01", "site": "Datacenter 1", "sent_at": "2026-11-21T10:00:05Z",
+        "events": events,
+        "heartbeat": { "uptime_s": 86400, "outbox": 0, "sensors": [ {"id": "rack1-inlet", "value": 31.4, "age_s": 4} ] }
+    })
+}
+
+async fn post(r: &Relay, token: Option<&str>, body: String) -> (StatusCode, Option<String>, Value) {
+    let mut req = Request::post("/v1/events").header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = router(r.state.clone())
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        retry,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_batch_is_accepted_once_however_often_it_is_retried() {
+    let r = relay(1000);
+    let body = batch(vec![
+        event("01JD3X0Q9W8M1K7V5R2T6Y4ZBN"),
+        event("01JD3X0Q9W8M1K7V5R2T6Y4ZBP"),
+    ])
+    .to_string();
+    let (status, _, v) = post(&r, Some(&r.token), body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"accepted": ["01JD3X0Q9W8M1K7V5R2T6Y4ZBN", "01JD3X0Q9W8M1K7V5R2T6Y4ZBP"]})
+    );
+    assert_eq!(r.state.store.pending_len(), 2);
+    for _ in 0..3 {
+        let (status, _, v) = post(&r, Some(&r.token), body.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            v["accepted"].as_array().unwrap().len(),
+            2,
+            "a retry is acknowledged again"
+        );
+    }
+    assert_eq!(r.state.store.pending_len(), 2, "but never queued twice");
+    let hb = r.state.store.heartbeat("dc1-gw01").expect("heartbeat kept");
+    assert_eq!(hb.heartbeat.uptime_s, 86400);
+    assert_eq!(hb.site.as_deref(), Some("Datacenter 1"));
+    let text = r.state.metrics.render(2, 1);
+    assert!(
+        text.contains("edgetherm_relay_events_accepted_total 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("edgetherm_relay_events_duplicate_total 6"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_checked() {
+    let r = relay(1000);
+    let body = batch(vec![event("01A")]).to_string();
+    let (status, _, v) = post(&r, None, body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing bearer token"),
+        "{v}"
+    );
+    let (status, _, v) = post(&r, Some("etg_0000"), body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown gateway token"),
+        "{v}"
+    );
+    let other = r.state.store.add_gateway("dc2-gw01").unwrap();
+    let (status, _, v) = post(&r, Some(&other), body).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(v["field"], "gateway");
+    assert_eq!(r.state.store.pending_len(), 0);
+}
+
+#[tokio::test]
+async fn bad_bodies_name_the_field() {
+    let r = relay(1000);
+    let mut e = event("01A");
+    e["kind"] = json!("exploded");
+    let (status, _, v) = post(&r, Some(&r.token), batch(vec![e]).to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["field"], "events[0].kind", "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("unknown variant"),
+        "{v}"
+    );
+    let mut e = event("01A");
+    e.as_object_mut().unwrap().remove("at");
+    let (status, _, v) = post(&r, Some(&r.token), batch(vec![event("01B"), e]).to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["field"], "events[1]", "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("missing field `at`"),
+        "{v}"
+    );
+    let (status, _, v) = post(&r, Some(&r.token), "{not json".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, _, v) = post(&r, Some(&r.token), batch(vec![event("")]).to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["field"], "events[0].id");
+    assert_eq!(
+        r.state.store.pending_len(),
+        0,
+        "nothing from a bad batch is kept"
+    );
+}
+
+#[tokio::test]
+async fn oversized_batches_get_413() {
+    let r = relay(1000);
+    let events: Vec<Value> = (0..400).map(|i| event(&format!("01ID{i:022}"))).collect();
+    let (status, _, v) = post(&r, Some(&r.token), batch(events).to_string()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(v["error"].as_str().unwrap().contains("fewer events"), "{v}");
+}
+
+#[tokio::test]
+async fn a_full_queue_sheds_load_with_retry_after() {
+    let r = relay(1);
+    let (status, _, _) = post(&r, Some(&r.token), batch(vec![event("01A")]).to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, retry, v) = post(&r, Some(&r.token), batch(vec![event("01B")]).to_string()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(retry.as_deref(), Some("30"));
+    // Heartbeats alone still get through.
+    let (status, _, _) = post(&r, Some(&r.token), batch(vec![]).to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn health_and_metrics_answer() {
+    let r = relay(10);
+    let resp = router(r.state.clone())
+        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = router(r.state.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("# TYPE edgetherm_relay_pending_events gauge"),
+        "{text}"
+    );
+    assert!(text.contains("edgetherm_relay_gateways 1"), "{text}");
+}
