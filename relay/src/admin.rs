@@ -19,6 +19,8 @@ pub enum Request {
         /// The gateway id.
         id: String,
     },
+    /// List conversation references.
+    Conversations,
 }
 
 /// The answer.
@@ -27,6 +29,8 @@ pub enum Request {
 pub enum Reply {
     /// The new token.
     Token(String),
+    /// Every conversation reference.
+    Conversations(Vec<crate::conversations::ConversationRef>),
     /// What went wrong.
     Error(String),
 }
@@ -49,6 +53,7 @@ pub fn handle(store: &Store, req: Request) -> Reply {
                 Err(e) => Reply::Error(e.to_string()),
             },
         },
+        Request::Conversations => Reply::Conversations(store.conversations()),
     }
 }
 

@@ -7,7 +7,9 @@
 
 pub mod admin;
 pub mod api;
+pub mod bot;
 pub mod config;
+pub mod conversations;
 pub mod metrics;
 pub mod store;
 pub mod token;

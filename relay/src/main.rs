@@ -7,6 +7,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use edgetherm_relay::admin::{self, Reply, Request};
 use edgetherm_relay::api::{self, AppState};
+use edgetherm_relay::bot::auth::BotAuth;
+use edgetherm_relay::bot::messages::Bot;
 use edgetherm_relay::config::{self, Config};
 use edgetherm_relay::store::Store;
 
@@ -28,6 +30,12 @@ enum Command {
     /// Manage gateways.
     #[command(subcommand)]
     Gateway(GatewayCmd),
+    /// List stored Teams conversation references and their state (active, blocked, ...).
+    Conversations {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,12 +60,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve => serve(cfg),
         Command::Gateway(GatewayCmd::Add { id }) => gateway_add(&cfg, id),
+        Command::Conversations { json } => conversations(&cfg, json),
     }
 }
 
-fn gateway_add(cfg: &Config, id: String) -> ExitCode {
-    let req = Request::GatewayAdd { id };
-    let reply = match admin::ask(&cfg.server.data_dir, &req) {
+/// Asks the running server, or opens the store when none runs.
+fn ask(cfg: &Config, req: Request) -> Reply {
+    match admin::ask(&cfg.server.data_dir, &req) {
         Ok(Some(r)) => r,
         Ok(None) => match Store::open(&cfg.server.data_dir) {
             Ok(store) => admin::handle(&store, req),
@@ -67,17 +76,56 @@ fn gateway_add(cfg: &Config, id: String) -> ExitCode {
             "admin socket {}: {e}",
             admin::socket_path(&cfg.server.data_dir).display()
         )),
-    };
-    match reply {
+    }
+}
+
+fn fail(e: &str) -> ExitCode {
+    eprintln!("edgetherm-relay: {e}");
+    ExitCode::FAILURE
+}
+
+fn gateway_add(cfg: &Config, id: String) -> ExitCode {
+    match ask(cfg, Request::GatewayAdd { id }) {
         Reply::Token(t) => {
             println!("Gateway created. Put this token in the agent's [relay] token_file; it is not shown again:");
             println!("{t}");
             ExitCode::SUCCESS
         }
-        Reply::Error(e) => {
-            eprintln!("edgetherm-relay: {e}");
-            ExitCode::FAILURE
+        Reply::Error(e) => fail(&e),
+        Reply::Conversations(_) => fail("unexpected answer"),
+    }
+}
+
+fn conversations(cfg: &Config, json: bool) -> ExitCode {
+    match ask(cfg, Request::Conversations) {
+        Reply::Conversations(list) if json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&list).expect("serialises")
+            );
+            ExitCode::SUCCESS
         }
+        Reply::Conversations(list) => {
+            if list.is_empty() {
+                println!("no conversations yet: install the Teams app for a user or a team; it appears here once Teams tells the bot");
+            }
+            for c in &list {
+                println!(
+                    "{:<14} {:<10} {:<44} {} {}",
+                    c.state.as_str(),
+                    c.conversation_type,
+                    c.who(),
+                    c.conversation_id,
+                    c.state_reason
+                        .as_deref()
+                        .map(|r| format!("({r})"))
+                        .unwrap_or_default()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Reply::Error(e) => fail(&e),
+        Reply::Token(_) => fail("unexpected answer"),
     }
 }
 
@@ -96,11 +144,27 @@ fn serve(cfg: Config) -> ExitCode {
         if cfg.server.tls_cert_file.is_some() {
             tracing::warn!("tls_cert_file is set but this version does not terminate TLS itself: put it behind a reverse proxy for now");
         }
+        let bot = match &cfg.bot {
+            None => None,
+            Some(b) if b.allow_unauthenticated => {
+                tracing::warn!("[bot] allow_unauthenticated = true: /api/messages ACCEPTS UNAUTHENTICATED REQUESTS. Local development only: anyone who can reach this port can pose as Teams.");
+                Some(Arc::new(Bot { auth: None }))
+            }
+            Some(b) => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let http = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| format!("HTTP client: {e}"))?;
+                Some(Arc::new(Bot { auth: Some(BotAuth::new(http, b.openid_metadata_url(), b.app_id.clone())) }))
+            }
+        };
         let state = AppState {
             store,
             metrics: Arc::new(Default::default()),
             max_body: cfg.server.max_body_bytes,
             max_pending: cfg.server.max_pending,
+            bot,
         };
         let listener = tokio::net::TcpListener::bind(cfg.server.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.server.listen))?;
         tracing::info!(listen = %cfg.server.listen, "edgetherm-relay serving");

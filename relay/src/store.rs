@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use crate::conversations::ConversationRef;
 use crate::token;
 
 /// Store failures.
@@ -79,6 +80,7 @@ pub struct Store {
     events: sled::Tree,
     pending: sled::Tree,
     beats: sled::Tree,
+    conversations: sled::Tree,
 }
 
 fn now() -> String {
@@ -104,6 +106,7 @@ impl Store {
             events: db.open_tree("events").map_err(err)?,
             pending: db.open_tree("pending").map_err(err)?,
             beats: db.open_tree("heartbeats").map_err(err)?,
+            conversations: db.open_tree("conversations").map_err(err)?,
             path: path.clone(),
             db,
         })
@@ -249,6 +252,31 @@ impl Store {
             .values()
             .filter_map(Result::ok)
             .take(limit)
+            .filter_map(|v| serde_json::from_slice(&v).ok())
+            .collect()
+    }
+
+    /// A stored conversation reference.
+    pub fn conversation(&self, id: &str) -> Option<ConversationRef> {
+        serde_json::from_slice(&self.conversations.get(id.as_bytes()).ok()??).ok()
+    }
+
+    /// Saves a conversation reference (durably: losing one means losing a recipient).
+    pub fn put_conversation(&self, r: &ConversationRef) -> Result<(), StoreError> {
+        let body = serde_json::to_vec(r).expect("serialises");
+        self.conversations
+            .insert(r.conversation_id.as_bytes(), body)
+            .map_err(|e| self.err(e))?;
+        self.db.flush().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Every conversation reference.
+    pub fn conversations(&self) -> Vec<ConversationRef> {
+        self.conversations
+            .iter()
+            .values()
+            .filter_map(Result::ok)
             .filter_map(|v| serde_json::from_slice(&v).ok())
             .collect()
     }

@@ -24,6 +24,7 @@ fn relay(max_pending: usize) -> Relay {
         metrics: Arc::new(Default::default()),
         max_body: 64 * 1024,
         max_pending,
+        bot: None,
     };
     Relay {
         _dir: dir,

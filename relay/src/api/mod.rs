@@ -27,6 +27,8 @@ pub struct AppState {
     pub max_body: usize,
     /// Undelivered events above which batches are shed.
     pub max_pending: usize,
+    /// The bot's inbound side, if `[bot]` is configured.
+    pub bot: Option<crate::bot::messages::BotHandle>,
 }
 
 /// The router with every route.
@@ -34,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.max_body;
     Router::new()
         .route("/v1/events", post(events::post_events))
+        .route("/api/messages", post(crate::bot::messages::post_messages))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         // The handler enforces the limit itself (for a JSON 413); this only

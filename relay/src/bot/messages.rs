@@ -1,0 +1,110 @@
+//! `POST /api/messages`: activities from Teams. Every request's token is
+//! validated; conversation references are stored from installs and
+//! refreshed from every activity.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+
+use super::activity::Activity;
+use super::auth::{secure_or_loopback, BotAuth};
+use crate::api::{ApiError, AppState};
+use crate::conversations::{ConvState, ConversationRef};
+
+/// The bot's inbound side.
+pub struct Bot {
+    /// Token validation; `None` only with `allow_unauthenticated`.
+    pub auth: Option<BotAuth>,
+}
+
+/// Shared handle.
+pub type BotHandle = Arc<Bot>;
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Handles one activity: 200 once the reference is stored, 400 for a bad
+/// activity, 401 for a bad token.
+pub async fn post_messages(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let Some(bot) = s.bot.clone() else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no [bot] configured"));
+    };
+    let activity: Activity = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid activity: {e}")))?;
+    if !secure_or_loopback(&activity.service_url) {
+        tracing::warn!(service_url = %activity.service_url, "refused an activity whose serviceUrl is not https");
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "serviceUrl must be https:// (http:// only on loopback)",
+        ));
+    }
+    if let Some(auth) = &bot.auth {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Err(e) = auth
+            .validate(authorization, &activity.service_url, &activity.channel_id)
+            .await
+        {
+            tracing::warn!(reason = %e, "refused an activity: bad token");
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized"));
+        }
+    }
+    if activity.conversation.id.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "activity without conversation.id",
+        ));
+    }
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || remember(&store, &activity))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot store a conversation reference");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot store the conversation reference",
+            )
+        })?;
+    Ok(StatusCode::OK)
+}
+
+/// Stores or refreshes the activity's conversation reference.
+fn remember(store: &crate::store::Store, a: &Activity) -> Result<(), crate::store::StoreError> {
+    let prev = store.conversation(&a.conversation.id);
+    let known = prev.is_some();
+    let mut r = ConversationRef::from_activity(a, prev, &now());
+    let installed = (a.kind == "installationUpdate"
+        && a.action.as_deref().is_some_and(|x| x.starts_with("add")))
+        || a.adds_the_bot();
+    let removed = (a.kind == "installationUpdate"
+        && a.action.as_deref().is_some_and(|x| x.starts_with("remove")))
+        || a.removes_the_bot();
+    if removed {
+        r.state = ConvState::Inactive;
+        r.state_reason = Some(format!("app removed ({})", r.updated_at));
+        tracing::info!(conversation = %r.conversation_id, "the app was removed from a conversation");
+    } else if installed {
+        if r.state != ConvState::Active || !known {
+            r.welcome_pending = true;
+        }
+        r.state = ConvState::Active;
+        r.state_reason = None;
+        tracing::info!(conversation = %r.conversation_id, who = %r.who(), "conversation reference stored (installed)");
+    } else if a.kind == "message"
+        && matches!(r.state, ConvState::Inactive | ConvState::NotInstalled)
+    {
+        // A message from the conversation proves the bot is in it again.
+        r.state = ConvState::Active;
+        r.state_reason = None;
+    }
+    store.put_conversation(&r)
+}

@@ -1,0 +1,127 @@
+//! Conversation references: everything needed to write to a Teams
+//! conversation later, proactively, kept from the activities Teams sends.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bot::activity::{Account, Activity};
+
+/// Whether the relay may write to a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvState {
+    /// Installed; messages can be sent.
+    Active,
+    /// The app was removed (installationUpdate remove / bot removed).
+    Inactive,
+    /// The user blocked the bot (403 MessageWritesBlocked / ConversationBlockedByUser).
+    Blocked,
+    /// The bot is not in the conversation (403 BotNotInConversationRoster).
+    NotInstalled,
+}
+
+impl ConvState {
+    /// Lower-case name for listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConvState::Active => "active",
+            ConvState::Inactive => "inactive",
+            ConvState::Blocked => "blocked",
+            ConvState::NotInstalled => "not installed",
+        }
+    }
+}
+
+/// A stored conversation reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationRef {
+    /// The conversation id.
+    pub conversation_id: String,
+    /// `personal`, `channel` or `groupChat`.
+    pub conversation_type: String,
+    /// The tenant.
+    pub tenant_id: Option<String>,
+    /// Where to send (regional; refreshed from every activity).
+    pub service_url: String,
+    /// The bot's account in this conversation.
+    pub bot: Account,
+    /// The user, for personal conversations (with the AAD object id).
+    pub user: Option<Account>,
+    /// The team, for channel conversations.
+    pub team_id: Option<String>,
+    /// The channel, for channel conversations.
+    pub channel_id: Option<String>,
+    /// May we write?
+    pub state: ConvState,
+    /// Why it is not active, for `conversations`.
+    pub state_reason: Option<String>,
+    /// A welcome is owed (set on install; cleared once sent).
+    pub welcome_pending: bool,
+    /// First seen (RFC 3339).
+    pub created_at: String,
+    /// Last refreshed (RFC 3339).
+    pub updated_at: String,
+}
+
+impl ConversationRef {
+    /// A reference from an activity (a new one, or `prev` refreshed: the
+    /// service URL can move regions and user details can change, while the
+    /// state and welcome flag are kept).
+    pub fn from_activity(
+        a: &Activity,
+        prev: Option<ConversationRef>,
+        now: &str,
+    ) -> ConversationRef {
+        let cd = a.channel_data.clone().unwrap_or_default();
+        let kind = a
+            .conversation
+            .conversation_type
+            .clone()
+            .unwrap_or_else(|| "personal".into());
+        let user = (kind == "personal" && !a.from.id.is_empty() && a.from.id != a.recipient.id)
+            .then(|| a.from.clone());
+        let mut r = prev.unwrap_or(ConversationRef {
+            conversation_id: a.conversation.id.clone(),
+            conversation_type: kind.clone(),
+            tenant_id: None,
+            service_url: String::new(),
+            bot: a.recipient.clone(),
+            user: None,
+            team_id: None,
+            channel_id: None,
+            state: ConvState::Active,
+            state_reason: None,
+            welcome_pending: false,
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+        });
+        r.conversation_type = kind;
+        r.service_url = a.service_url.clone();
+        r.tenant_id = a.tenant_id().map(str::to_string).or(r.tenant_id);
+        if !a.recipient.id.is_empty() {
+            r.bot = a.recipient.clone();
+        }
+        if user.is_some() {
+            r.user = user;
+        }
+        r.team_id = cd.team.map(|t| t.id).or(r.team_id);
+        r.channel_id = cd.channel.map(|c| c.id).or(r.channel_id);
+        r.updated_at = now.to_string();
+        r
+    }
+
+    /// Who this is, for listings.
+    pub fn who(&self) -> String {
+        match (&self.user, &self.team_id) {
+            (Some(u), _) => format!(
+                "{} ({})",
+                u.name.as_deref().unwrap_or("user"),
+                u.aad_object_id.as_deref().unwrap_or(&u.id)
+            ),
+            (None, Some(team)) => format!(
+                "team {team} channel {}",
+                self.channel_id.as_deref().unwrap_or("?")
+            ),
+            _ => self.conversation_type.clone(),
+        }
+    }
+}

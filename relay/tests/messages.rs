@@ -1,0 +1,159 @@
+//! `/api/messages`: conversation references stored from installs, refreshed
+//! from every activity, marked inactive on removal; bad activities refused.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use edgetherm_relay::api::{router, AppState};
+use edgetherm_relay::bot::auth::BotAuth;
+use edgetherm_relay::bot::messages::Bot;
+use edgetherm_relay::conversations::ConvState;
+use edgetherm_relay::store::Store;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const BOT: &str = "28:00000000-0000-0000-0000-000000000001";
+
+fn state(dir: &std::path::Path, auth: Option<BotAuth>) -> AppState {
+    AppState {
+        store: Store::open(dir).unwrap(),
+        metrics: Arc::new(Default::default()),
+        max_body: 1 << 20,
+        max_pending: 1000,
+        bot: Some(Arc::new(Bot { auth })),
+    }
+}
+
+fn install(service_url: &str) -> Value {
+    json!({
+        "type": "installationUpdate", "action": "add", "id": "f:1",
+        "serviceUrl": service_url, "channelId": "msteams",
+        "from": {"id": "29:1user", "name": "Dana", "aadObjectId": "aad-dana"},
+        "recipient": {"id": BOT, "name": "edgetherm"},
+        "conversation": {"conversationType": "personal", "tenantId": "tenant-1", "id": "a:1dana"},
+        "channelData": {"tenant": {"id": "tenant-1"}}
+    })
+}
+
+async fn post(s: &AppState, body: Value, auth: Option<&str>) -> StatusCode {
+    let mut req = Request::post("/api/messages").header("content-type", "application/json");
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    router(s.clone())
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn install_refresh_and_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), None);
+    assert_eq!(
+        post(&s, install("https://smba.trafficmanager.net/emea/"), None).await,
+        StatusCode::OK
+    );
+    let c = s.store.conversation("a:1dana").expect("stored");
+    assert_eq!(c.state, ConvState::Active);
+    assert!(c.welcome_pending, "a welcome is owed after an install");
+    assert_eq!(c.tenant_id.as_deref(), Some("tenant-1"));
+    assert_eq!(
+        c.user.as_ref().unwrap().aad_object_id.as_deref(),
+        Some("aad-dana")
+    );
+    assert_eq!(c.bot.id, BOT);
+
+    // Any later activity refreshes the service URL (Teams can move regions).
+    let mut msg = install("https://smba.trafficmanager.net/amer/");
+    msg["type"] = json!("message");
+    msg["text"] = json!("help");
+    msg.as_object_mut().unwrap().remove("action");
+    assert_eq!(post(&s, msg, None).await, StatusCode::OK);
+    let c = s.store.conversation("a:1dana").unwrap();
+    assert_eq!(c.service_url, "https://smba.trafficmanager.net/amer/");
+    assert!(
+        c.welcome_pending,
+        "still owed: refreshing does not clear it"
+    );
+
+    let mut remove = install("https://smba.trafficmanager.net/amer/");
+    remove["action"] = json!("remove");
+    assert_eq!(post(&s, remove, None).await, StatusCode::OK);
+    let c = s.store.conversation("a:1dana").unwrap();
+    assert_eq!(c.state, ConvState::Inactive);
+    assert!(c.state_reason.unwrap().contains("removed"));
+    assert_eq!(s.store.conversations().len(), 1);
+}
+
+#[tokio::test]
+async fn a_team_install_by_conversation_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), None);
+    let update = json!({
+        "type": "conversationUpdate", "serviceUrl": "https://smba.trafficmanager.net/emea/", "channelId": "msteams",
+        "from": {"id": "29:1admin"}, "recipient": {"id": BOT},
+        "conversation": {"conversationType": "channel", "isGroup": true, "tenantId": "tenant-1", "id": "19:general@thread.tacv2"},
+        "membersAdded": [{"id": BOT}],
+        "channelData": {"tenant": {"id": "tenant-1"}, "team": {"id": "19:team@thread.tacv2"}, "channel": {"id": "19:general@thread.tacv2"}, "eventType": "teamMemberAdded"}
+    });
+    assert_eq!(post(&s, update, None).await, StatusCode::OK);
+    let c = s.store.conversation("19:general@thread.tacv2").unwrap();
+    assert_eq!(c.conversation_type, "channel");
+    assert_eq!(c.team_id.as_deref(), Some("19:team@thread.tacv2"));
+    assert!(c.user.is_none());
+    assert!(c.welcome_pending);
+}
+
+#[tokio::test]
+async fn bad_activities_are_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), None);
+    assert_eq!(
+        post(&s, install("http://evil.example.com/"), None).await,
+        StatusCode::BAD_REQUEST,
+        "serviceUrl must be https"
+    );
+    let mut no_conv = install("https://smba.trafficmanager.net/emea/");
+    no_conv["conversation"] = json!({});
+    assert_eq!(post(&s, no_conv, None).await, StatusCode::BAD_REQUEST);
+    let resp = router(s.clone())
+        .oneshot(
+            Request::post("/api/messages")
+                .body(Body::from("{nope"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(s.store.conversations().is_empty());
+}
+
+#[tokio::test]
+async fn without_a_token_nothing_gets_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Metadata is never fetched for a request without a token.
+    let auth = BotAuth::new(
+        reqwest::Client::new(),
+        "http://127.0.0.1:9/never".into(),
+        "app".into(),
+    );
+    let s = state(dir.path(), Some(auth));
+    assert_eq!(
+        post(&s, install("https://smba.trafficmanager.net/emea/"), None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(
+            &s,
+            install("https://smba.trafficmanager.net/emea/"),
+            Some("Basic abc")
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(s.store.conversations().is_empty());
+}
