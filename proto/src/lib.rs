@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod glob;
+
 /// What happened to an alert, or what else the agent needs a person to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

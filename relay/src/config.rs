@@ -43,9 +43,9 @@ pub struct Config {
     /// `[bot]`: the Teams bot; without it `/api/messages` is not served.
     #[serde(default)]
     pub bot: Option<Bot>,
-    /// `[routing]` (not built yet).
+    /// `[routing]`.
     #[serde(default)]
-    pub routing: Option<toml::Table>,
+    pub routing: crate::routing::Routing,
     /// `[graph]` (not built yet).
     #[serde(default)]
     pub graph: Option<toml::Table>,

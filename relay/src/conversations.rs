@@ -31,6 +31,15 @@ impl ConvState {
     }
 }
 
+/// A `mute PATTERN DURATION` in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mute {
+    /// The pattern.
+    pub pattern: String,
+    /// Until when (Unix ms).
+    pub until_ms: i64,
+}
+
 /// A stored conversation reference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationRef {
@@ -56,6 +65,15 @@ pub struct ConversationRef {
     pub state_reason: Option<String>,
     /// A welcome is owed (set on install; cleared once sent).
     pub welcome_pending: bool,
+    /// The user's own `subscribe` patterns (empty: the relay's `[routing] default`).
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+    /// True after `unsubscribe` with no pattern: nothing until `subscribe`.
+    #[serde(default)]
+    pub unsubscribed: bool,
+    /// Active `mute` commands.
+    #[serde(default)]
+    pub mutes: Vec<Mute>,
     /// First seen (RFC 3339).
     pub created_at: String,
     /// Last refreshed (RFC 3339).
@@ -91,6 +109,9 @@ impl ConversationRef {
             state: ConvState::Active,
             state_reason: None,
             welcome_pending: false,
+            subscriptions: Vec::new(),
+            unsubscribed: false,
+            mutes: Vec::new(),
             created_at: now.to_string(),
             updated_at: now.to_string(),
         });

@@ -11,6 +11,8 @@ pub mod bot;
 pub mod config;
 pub mod conversations;
 pub mod metrics;
+pub mod queue;
+pub mod routing;
 pub mod store;
 pub mod token;
 

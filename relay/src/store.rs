@@ -64,6 +64,17 @@ pub struct Accepted {
     pub duplicate: usize,
 }
 
+/// An accepted event waiting to be routed to conversations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Queued {
+    /// The gateway that sent it.
+    pub gateway: String,
+    /// Its site label.
+    pub site: Option<String>,
+    /// The event.
+    pub event: Event,
+}
+
 #[derive(Serialize, Deserialize)]
 struct EventRecord {
     gateway: String,
@@ -110,6 +121,11 @@ impl Store {
             path: path.clone(),
             db,
         })
+    }
+
+    /// Wraps a sled error with the store's path.
+    pub fn sled_error(&self, source: sled::Error) -> StoreError {
+        self.err(source)
     }
 
     fn err(&self, source: sled::Error) -> StoreError {
@@ -179,7 +195,12 @@ impl Store {
 
     /// Records a batch's events once each (the event id is the idempotency
     /// key) and queues the new ones for delivery, durably, before returning.
-    pub fn accept(&self, gateway: &str, events: &[Event]) -> Result<Accepted, StoreError> {
+    pub fn accept(
+        &self,
+        gateway: &str,
+        site: Option<&str>,
+        events: &[Event],
+    ) -> Result<Accepted, StoreError> {
         let received_at = now();
         let record = serde_json::to_vec(&EventRecord {
             gateway: gateway.to_string(),
@@ -188,7 +209,14 @@ impl Store {
         .expect("serialises");
         let bodies: Vec<Vec<u8>> = events
             .iter()
-            .map(|e| serde_json::to_vec(e).expect("serialises"))
+            .map(|e| {
+                let q = Queued {
+                    gateway: gateway.to_string(),
+                    site: site.map(str::to_string),
+                    event: e.clone(),
+                };
+                serde_json::to_vec(&q).expect("serialises")
+            })
             .collect();
         let result: Result<Accepted, TransactionError<()>> = (&self.events, &self.pending)
             .transaction(|(seen, queue)| {
@@ -245,15 +273,29 @@ impl Store {
         self.pending.len()
     }
 
-    /// The queued events, oldest first (for the sender and for tests).
-    pub fn pending(&self, limit: usize) -> Vec<Event> {
+    /// The queued events with their sequence numbers, oldest first.
+    pub fn pending(&self, limit: usize) -> Vec<(u64, Queued)> {
         self.pending
             .iter()
-            .values()
             .filter_map(Result::ok)
             .take(limit)
-            .filter_map(|v| serde_json::from_slice(&v).ok())
+            .filter_map(|(k, v)| {
+                Some((
+                    u64::from_be_bytes(k.as_ref().try_into().ok()?),
+                    serde_json::from_slice(&v).ok()?,
+                ))
+            })
             .collect()
+    }
+
+    /// The sled database (the send queue keeps its own trees in it).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// The tree of events waiting to be routed.
+    pub fn pending_tree(&self) -> &sled::Tree {
+        &self.pending
     }
 
     /// A stored conversation reference.

@@ -1,7 +1,6 @@
 //! The agent's config file: one TOML file, every error with file:line:col.
 
 mod error;
-mod glob;
 mod rules;
 mod sections;
 mod sensors;
@@ -11,9 +10,9 @@ mod walker;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use edgetherm_proto::glob::glob_match;
 pub use edgetherm_proto::Severity;
 pub use error::{ConfigError, LoadError};
-pub use glob::glob_match;
 
 use walker::{Ctx, Fields};
 

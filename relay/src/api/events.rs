@@ -128,7 +128,8 @@ pub async fn post_events(
     let store = s.store.clone();
     let events = batch.events.clone();
     let gw = gateway.clone();
-    let accepted = tokio::task::spawn_blocking(move || store.accept(&gw, &events))
+    let site = batch.site.clone();
+    let accepted = tokio::task::spawn_blocking(move || store.accept(&gw, site.as_deref(), &events))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| {

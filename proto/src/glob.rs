@@ -1,4 +1,5 @@
-//! Sensor-id globs: `*` matches any run of characters, `?` one character.
+//! The glob syntax both sides use for sensor and gateway patterns: `*` matches
+//! any run of characters, `?` one character.
 
 /// True when `text` matches `pattern`.
 pub fn glob_match(pattern: &str, text: &str) -> bool {

@@ -1,0 +1,181 @@
+//! Routing accepted events into durable per-conversation jobs.
+
+use edgetherm_proto::{Event, EventKind, Severity};
+use edgetherm_relay::bot::activity::Account;
+use edgetherm_relay::conversations::{ConvState, ConversationRef};
+use edgetherm_relay::queue::{Action, Delivery, Queue};
+use edgetherm_relay::routing::Routing;
+use edgetherm_relay::store::Store;
+
+fn conv(id: &str, welcome: bool) -> ConversationRef {
+    ConversationRef {
+        conversation_id: id.into(),
+        conversation_type: "personal".into(),
+        tenant_id: Some("t".into()),
+        service_url: "https://smba.trafficmanager.net/teams/".into(),
+        bot: Account::default(),
+        user: None,
+        team_id: None,
+        channel_id: None,
+        state: ConvState::Active,
+        state_reason: None,
+        welcome_pending: welcome,
+        subscriptions: Vec::new(),
+        unsubscribed: false,
+        mutes: Vec::new(),
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+fn event(id: &str, kind: EventKind, alert: &str) -> Event {
+    Event {
+        id: id.into(),
+        kind,
+        alert: Some(alert.into()),
+        rule: Some("r".into()),
+        sensor: Some("rack1-inlet".into()),
+        sensor_name: None,
+        severity: Severity::Critical,
+        value: Some(31.0),
+        threshold: Some(30.0),
+        direction: None,
+        since: None,
+        at: "2026-11-21T10:00:00Z".into(),
+        detail: None,
+        clock_unsynced: false,
+    }
+}
+
+#[test]
+fn firing_goes_to_every_active_conversation_and_resolved_updates_those_cards() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let q = Queue::open(&store).unwrap();
+    store.put_conversation(&conv("a:1", true)).unwrap();
+    store.put_conversation(&conv("a:2", false)).unwrap();
+    let mut blocked = conv("a:3", false);
+    blocked.state = ConvState::Blocked;
+    store.put_conversation(&blocked).unwrap();
+
+    store
+        .accept("gw", Some("Site"), &[event("E1", EventKind::Firing, "E1")])
+        .unwrap();
+    assert_eq!(
+        q.dispatch(&Routing::default(), 0, 100).unwrap(),
+        3,
+        "welcome + two cards"
+    );
+    assert_eq!(store.pending_len(), 0);
+    assert_eq!(
+        q.dispatch(&Routing::default(), 0, 100).unwrap(),
+        0,
+        "nothing routed twice"
+    );
+    let jobs = q.jobs();
+    assert!(matches!(jobs[0].1.action, Action::Welcome));
+    assert!(!store.conversation("a:1").unwrap().welcome_pending);
+    let posts: Vec<&str> = jobs
+        .iter()
+        .filter(|(_, j)| matches!(j.action, Action::Post { .. }))
+        .map(|(_, j)| j.conversation.as_str())
+        .collect();
+    assert_eq!(posts, ["a:1", "a:2"], "never to the blocked one");
+    assert_eq!(q.open_alerts().len(), 1);
+
+    // The sender posts the cards and records them.
+    for (seq, job) in jobs {
+        let card = match job.action {
+            Action::Post { .. } => Some((
+                "E1",
+                job.conversation.as_str(),
+                Delivery {
+                    activity_id: format!("act-{}", job.conversation),
+                    acknowledged_by: None,
+                },
+            )),
+            _ => None,
+        };
+        q.complete(seq, card).unwrap();
+    }
+    assert!(q.jobs().is_empty());
+
+    store
+        .accept(
+            "gw",
+            Some("Site"),
+            &[event("E2", EventKind::Resolved, "E1")],
+        )
+        .unwrap();
+    assert_eq!(q.dispatch(&Routing::default(), 0, 100).unwrap(), 2);
+    let updates: Vec<(String, String)> = q
+        .jobs()
+        .into_iter()
+        .map(|(_, j)| match j.action {
+            Action::Update { activity_id, .. } => (j.conversation, activity_id),
+            other => panic!("expected an update, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        updates,
+        [
+            ("a:1".to_string(), "act-a:1".to_string()),
+            ("a:2".to_string(), "act-a:2".to_string())
+        ]
+    );
+    assert!(q.open_alerts().is_empty(), "resolved closes the alert");
+}
+
+#[test]
+fn repeats_go_to_recipients_unless_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let q = Queue::open(&store).unwrap();
+    store.put_conversation(&conv("a:1", false)).unwrap();
+    store
+        .accept("gw", None, &[event("E1", EventKind::Firing, "E1")])
+        .unwrap();
+    q.dispatch(&Routing::default(), 0, 100).unwrap();
+    let (seq, _) = q.jobs()[0].clone();
+    q.complete(
+        seq,
+        Some((
+            "E1",
+            "a:1",
+            Delivery {
+                activity_id: "x".into(),
+                acknowledged_by: None,
+            },
+        )),
+    )
+    .unwrap();
+    // A conversation that appears later does not get repeats of an old alert.
+    store.put_conversation(&conv("a:9", false)).unwrap();
+    store
+        .accept("gw", None, &[event("E2", EventKind::Firing, "E1")])
+        .unwrap();
+    q.dispatch(&Routing::default(), 0, 100).unwrap();
+    let jobs = q.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].1.conversation, "a:1");
+    q.complete(
+        jobs[0].0,
+        Some((
+            "E1",
+            "a:1",
+            Delivery {
+                activity_id: "x".into(),
+                acknowledged_by: Some("Dana".into()),
+            },
+        )),
+    )
+    .unwrap();
+    store
+        .accept("gw", None, &[event("E3", EventKind::Firing, "E1")])
+        .unwrap();
+    assert_eq!(
+        q.dispatch(&Routing::default(), 0, 100).unwrap(),
+        0,
+        "acknowledged: no more repeats"
+    );
+}
