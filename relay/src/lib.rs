@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod queue;
 pub mod routing;
 pub mod store;
+pub mod teams;
 pub mod token;
 
 /// Gateway ids: letters, digits, `_`, `.`, `-`, 1 to 64 characters.
