@@ -13,6 +13,7 @@ pub mod conversations;
 pub mod metrics;
 pub mod queue;
 pub mod routing;
+pub mod sender;
 pub mod store;
 pub mod teams;
 pub mod token;

@@ -10,7 +10,11 @@ use edgetherm_relay::api::{self, AppState};
 use edgetherm_relay::bot::auth::BotAuth;
 use edgetherm_relay::bot::messages::Bot;
 use edgetherm_relay::config::{self, Config};
+use edgetherm_relay::queue::Queue;
+use edgetherm_relay::sender::Sender;
 use edgetherm_relay::store::Store;
+use edgetherm_relay::teams::connector::Connector;
+use edgetherm_relay::teams::token::TokenSource;
 
 /// Cloud relay for edgetherm: gateway events in, Microsoft Teams messages out.
 #[derive(Debug, Parser)]
@@ -140,6 +144,7 @@ fn serve(cfg: Config) -> ExitCode {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let result: Result<(), String> = rt.block_on(async {
         let store = Store::open(&cfg.server.data_dir).map_err(|e| e.to_string())?;
+        let metrics: Arc<edgetherm_relay::metrics::Metrics> = Arc::new(Default::default());
         let admin_task = admin::serve(&cfg.server.data_dir, store.clone()).await.map_err(|e| format!("admin socket: {e}"))?;
         if cfg.server.tls_cert_file.is_some() {
             tracing::warn!("tls_cert_file is set but this version does not terminate TLS itself: put it behind a reverse proxy for now");
@@ -159,9 +164,29 @@ fn serve(cfg: Config) -> ExitCode {
                 Some(Arc::new(Bot { auth: Some(BotAuth::new(http, b.openid_metadata_url(), b.app_id.clone())) }))
             }
         };
+        let sender = match &cfg.bot {
+            Some(b) if b.app_secret_file.is_some() && b.tenant_id.is_some() => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let secret_path = b.app_secret_file.clone().expect("checked");
+                let secret = std::fs::read_to_string(&secret_path)
+                    .map_err(|e| format!("cannot read [bot] app_secret_file {}: {e}", secret_path.display()))?
+                    .trim()
+                    .to_string();
+                let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build().map_err(|e| format!("HTTP client: {e}"))?;
+                let token_url = format!("{}/{}/oauth2/v2.0/token", b.login_url().trim_end_matches('/'), b.tenant_id.as_deref().expect("checked"));
+                let tokens = Arc::new(TokenSource::new(http.clone(), token_url, b.app_id.clone(), secret, "https://api.botframework.com/.default".into()));
+                let queue = Queue::open(&store).map_err(|e| e.to_string())?;
+                Some(Sender::new(queue, store.clone(), Connector::new(http, tokens), cfg.routing.clone(), metrics.clone()))
+            }
+            _ => {
+                tracing::warn!("no [bot] app_id / app_secret_file / tenant_id: accepted events are kept but nothing is sent to Teams");
+                None
+            }
+        };
+        let sender_task = sender.map(|s| tokio::spawn(s.run(Arc::new(tokio::sync::Notify::new()))));
         let state = AppState {
             store,
-            metrics: Arc::new(Default::default()),
+            metrics: metrics.clone(),
             max_body: cfg.server.max_body_bytes,
             max_pending: cfg.server.max_pending,
             bot,
@@ -174,6 +199,9 @@ fn serve(cfg: Config) -> ExitCode {
         };
         let served = axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown).await;
         admin_task.abort();
+        if let Some(t) = sender_task {
+            t.abort();
+        }
         let _ = std::fs::remove_file(admin::socket_path(&cfg.server.data_dir));
         served.map_err(|e| e.to_string())
     });

@@ -20,6 +20,10 @@ pub struct Metrics {
     pub rejected_size: AtomicU64,
     /// Requests shed with 503 + Retry-After.
     pub shed: AtomicU64,
+    /// Messages sent or updated in Teams.
+    pub sent: AtomicU64,
+    /// Messages given up on (final errors, blocked conversations).
+    pub failed: AtomicU64,
 }
 
 impl Metrics {
@@ -77,6 +81,8 @@ impl Metrics {
             "edgetherm_relay_rejected_total{{reason=\"overload\"}} {}",
             self.shed.load(Ordering::Relaxed)
         );
+        let _ = writeln!(s, "# HELP edgetherm_relay_teams_sent_total Messages sent or updated in Teams.\n# TYPE edgetherm_relay_teams_sent_total counter\nedgetherm_relay_teams_sent_total {}", self.sent.load(Ordering::Relaxed));
+        let _ = writeln!(s, "# HELP edgetherm_relay_teams_failed_total Messages given up on.\n# TYPE edgetherm_relay_teams_failed_total counter\nedgetherm_relay_teams_failed_total {}", self.failed.load(Ordering::Relaxed));
         let _ = writeln!(s, "# HELP edgetherm_relay_pending_events Events waiting for delivery to Teams.\n# TYPE edgetherm_relay_pending_events gauge\nedgetherm_relay_pending_events {pending}");
         let _ = writeln!(s, "# HELP edgetherm_relay_gateways Registered gateways.\n# TYPE edgetherm_relay_gateways gauge\nedgetherm_relay_gateways {gateways}");
         s

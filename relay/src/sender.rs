@@ -1,0 +1,278 @@
+//! The send worker: routes accepted events into jobs, then sends each job
+//! through the Bot Connector, oldest first per conversation, within Teams'
+//! rate limits, with the documented handling of every failure.
+//!
+//! Delivery is at-least-once towards Teams: a crash between Teams' 2xx and
+//! the job's removal (one local transaction) would post that card again on
+//! restart. Everything before that point is idempotent.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use edgetherm_proto::EventKind;
+use tokio::sync::Notify;
+
+use crate::conversations::ConvState;
+use crate::metrics::Metrics;
+use crate::queue::{Action, Delivery, Job, Queue};
+use crate::routing::Routing;
+use crate::store::Store;
+use crate::teams::card::{self, CardContext};
+use crate::teams::connector::{Connector, SendError};
+use crate::teams::ratelimit::RateLimiter;
+
+/// Transient failures are retried this many times (about an hour with backoff), then dropped loudly.
+const MAX_ATTEMPTS: u32 = 16;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Exponential backoff with ±25% jitter: 1 s, 2 s, 4 s ... capped at 5 minutes.
+fn backoff(attempts: u32, seed: &mut u64) -> Duration {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    let base = Duration::from_secs(1u64 << attempts.min(9)).min(Duration::from_secs(300));
+    base.mul_f64(0.75 + (*seed % 1000) as f64 / 2000.0)
+}
+
+/// The worker's state.
+pub struct Sender {
+    /// The queue.
+    pub queue: Queue,
+    /// The store (conversation references).
+    pub store: Store,
+    /// The Bot Connector client.
+    pub connector: Connector,
+    /// Who gets what.
+    pub routing: Routing,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    limiter: RateLimiter,
+    seed: u64,
+}
+
+impl Sender {
+    /// A worker over these parts.
+    pub fn new(
+        queue: Queue,
+        store: Store,
+        connector: Connector,
+        routing: Routing,
+        metrics: Arc<Metrics>,
+    ) -> Sender {
+        Sender {
+            queue,
+            store,
+            connector,
+            routing,
+            metrics,
+            limiter: RateLimiter::new(),
+            seed: (now_ms() as u64) | 1,
+        }
+    }
+
+    /// Runs forever: dispatch, send what is due, sleep until woken or a second passes.
+    pub async fn run(mut self, wake: Arc<Notify>) {
+        loop {
+            let next = self.pass().await;
+            let nap = next
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1));
+            tokio::select! { _ = wake.notified() => {}, _ = tokio::time::sleep(nap) => {} }
+        }
+    }
+
+    /// One pass over the queue; returns how long until the next job is due, if known.
+    pub async fn pass(&mut self) -> Option<Duration> {
+        let store = self.store.clone();
+        let queue = self.queue.clone();
+        let routing = self.routing.clone();
+        match tokio::task::spawn_blocking(move || queue.dispatch(&routing, now_ms(), 500)).await {
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot route events into the send queue"),
+            Err(e) => tracing::error!(error = %e, "routing task failed"),
+            Ok(Ok(_)) => {}
+        }
+        drop(store);
+        self.limiter.prune(Instant::now());
+        let mut held: HashSet<String> = HashSet::new();
+        let mut soonest: Option<Duration> = None;
+        for (seq, job) in self.queue.jobs() {
+            if held.contains(&job.conversation) {
+                continue;
+            }
+            let now = now_ms();
+            if job.not_before_ms > now {
+                // Keep the conversation's order: nothing after a waiting job.
+                held.insert(job.conversation.clone());
+                let d = Duration::from_millis((job.not_before_ms - now) as u64);
+                soonest = Some(soonest.map_or(d, |s| s.min(d)));
+                continue;
+            }
+            let Some(conv) = self.store.conversation(&job.conversation) else {
+                let _ = self.queue.drop_job(seq);
+                continue;
+            };
+            if conv.state != ConvState::Active {
+                tracing::info!(conversation = %conv.conversation_id, state = conv.state.as_str(), "dropping a message for a conversation we may not write to");
+                let _ = self.queue.drop_job(seq);
+                continue;
+            }
+            let tenant = conv.tenant_id.clone().unwrap_or_default();
+            let wait = self
+                .limiter
+                .wait(&tenant, &conv.conversation_id, Instant::now());
+            if !wait.is_zero() {
+                held.insert(job.conversation.clone());
+                soonest = Some(soonest.map_or(wait, |s| s.min(wait)));
+                continue;
+            }
+            self.limiter
+                .record(&tenant, &conv.conversation_id, Instant::now());
+            self.execute(seq, job, &conv).await;
+        }
+        soonest
+    }
+
+    async fn execute(
+        &mut self,
+        seq: u64,
+        mut job: Job,
+        conv: &crate::conversations::ConversationRef,
+    ) {
+        let tenant = conv.tenant_id.as_deref();
+        let (activity, update_of) = match &job.action {
+            Action::Post { q } | Action::Update { q, .. } => {
+                let episode = q.event.alert.clone().unwrap_or_else(|| q.event.id.clone());
+                let ack = self
+                    .queue
+                    .deliveries(&episode)
+                    .into_iter()
+                    .find_map(|(_, d)| d.acknowledged_by);
+                let ctx = CardContext {
+                    gateway: &q.gateway,
+                    site: q.site.as_deref(),
+                    acknowledged_by: ack.as_deref(),
+                    muted_until: None,
+                };
+                let activity = card::card_activity(
+                    card::alert_card(&q.event, &ctx),
+                    &card::alert_summary(&q.event, &ctx),
+                    tenant,
+                );
+                let update_of = match &job.action {
+                    Action::Update { activity_id, .. } => Some(activity_id.clone()),
+                    _ => None,
+                };
+                (activity, update_of)
+            }
+            Action::Welcome => (card::text_activity(&card::welcome_text(), tenant), None),
+            Action::Text { text } => (card::text_activity(text, tenant), None),
+        };
+        let result = match &update_of {
+            Some(id) => self
+                .connector
+                .update(&conv.service_url, &conv.conversation_id, id, &activity)
+                .await
+                .map(|()| id.clone()),
+            None => {
+                self.connector
+                    .send(&conv.service_url, &conv.conversation_id, &activity)
+                    .await
+            }
+        };
+        let outcome = match result {
+            Ok(activity_id) => {
+                Metrics::inc(&self.metrics.sent);
+                let record = match &job.action {
+                    Action::Post { q } if q.event.kind != EventKind::Resolved => {
+                        let episode = q.event.alert.clone().unwrap_or_else(|| q.event.id.clone());
+                        Some((
+                            episode,
+                            Delivery {
+                                activity_id,
+                                acknowledged_by: None,
+                            },
+                        ))
+                    }
+                    _ => None,
+                };
+                self.queue.complete(
+                    seq,
+                    record
+                        .as_ref()
+                        .map(|(ep, d)| (ep.as_str(), conv.conversation_id.as_str(), d.clone())),
+                )
+            }
+            Err(SendError::Throttled { retry_after }) => {
+                job.attempts += 1;
+                job.not_before_ms = now_ms() + retry_after.as_millis() as i64;
+                tracing::warn!(conversation = %conv.conversation_id, retry_after_ms = retry_after.as_millis() as u64, "Teams throttled a send (429); waiting as told");
+                self.queue.reschedule(seq, &job)
+            }
+            Err(SendError::Transient(why)) if job.attempts + 1 < MAX_ATTEMPTS => {
+                job.attempts += 1;
+                let wait = backoff(job.attempts, &mut self.seed);
+                job.not_before_ms = now_ms() + wait.as_millis() as i64;
+                tracing::warn!(conversation = %conv.conversation_id, attempts = job.attempts, wait_ms = wait.as_millis() as u64, "send failed ({why}); retrying with backoff");
+                self.queue.reschedule(seq, &job)
+            }
+            Err(SendError::ActivityGone(_)) => {
+                // The card to update was deleted: post the new state instead.
+                if let Action::Update { q, .. } = job.action.clone() {
+                    job.action = Action::Post { q };
+                }
+                self.queue.reschedule(seq, &job)
+            }
+            Err(
+                e @ (SendError::Blocked(_)
+                | SendError::NotInstalled(_)
+                | SendError::ConversationGone(_)),
+            ) => {
+                let state = match e {
+                    SendError::Blocked(_) => ConvState::Blocked,
+                    SendError::NotInstalled(_) => ConvState::NotInstalled,
+                    _ => ConvState::Inactive,
+                };
+                tracing::warn!(conversation = %conv.conversation_id, who = %conv.who(), "{e}: marking the conversation {} and no longer sending to it", state.as_str());
+                let mut changed = conv.clone();
+                changed.state = state;
+                changed.state_reason = Some(e.to_string());
+                let _ = self.store.put_conversation(&changed);
+                Metrics::inc(&self.metrics.failed);
+                self.queue.drop_job(seq)
+            }
+            Err(e) => {
+                tracing::error!(conversation = %conv.conversation_id, attempts = job.attempts + 1, "giving up on a message: {e}");
+                Metrics::inc(&self.metrics.failed);
+                self.queue.drop_job(seq)
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, "cannot update the send queue");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let mut seed = 7;
+        assert!(backoff(1, &mut seed) <= Duration::from_millis(2_500));
+        for _ in 0..100 {
+            let d = backoff(30, &mut seed);
+            assert!(
+                d >= Duration::from_secs(225) && d <= Duration::from_secs(375),
+                "{d:?}"
+            );
+        }
+    }
+}
