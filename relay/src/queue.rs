@@ -311,4 +311,39 @@ impl Queue {
     pub fn push(&self, job: Job) -> Result<(), StoreError> {
         self.put_jobs_and(&[job], |_| Ok(()))
     }
+
+    /// The open alert of an episode, if it is still open.
+    pub fn open_alert(&self, episode: &str) -> Option<Queued> {
+        serde_json::from_slice(&self.open.get(episode.as_bytes()).ok()??).ok()
+    }
+
+    /// Records who acknowledged an episode in every conversation that got
+    /// it, and queues an in-place update of each card. Returns how many.
+    pub fn acknowledge(&self, episode: &str, by: &str) -> Result<usize, StoreError> {
+        let Some(q) = self.open_alert(episode) else {
+            return Ok(0);
+        };
+        let mut jobs = Vec::new();
+        for (conv, mut d) in self.deliveries(episode) {
+            d.acknowledged_by = Some(by.to_string());
+            self.deliveries
+                .insert(
+                    delivery_key(episode, &conv),
+                    serde_json::to_vec(&d).expect("serialises"),
+                )
+                .map_err(|e| self.store.sled_error(e))?;
+            jobs.push(Job {
+                conversation: conv,
+                action: Action::Update {
+                    q: q.clone(),
+                    activity_id: d.activity_id,
+                },
+                attempts: 0,
+                not_before_ms: 0,
+            });
+        }
+        let n = jobs.len();
+        self.put_jobs_and(&jobs, |_| Ok(()))?;
+        Ok(n)
+    }
 }

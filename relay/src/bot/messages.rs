@@ -8,10 +8,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
 use super::activity::Activity;
 use super::auth::{secure_or_loopback, BotAuth};
+use super::replies;
 use crate::api::{ApiError, AppState};
 use crate::conversations::{ConvState, ConversationRef};
+use crate::queue::Queue;
 
 /// The bot's inbound side.
 pub struct Bot {
@@ -32,7 +37,7 @@ pub async fn post_messages(
     State(s): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let Some(bot) = s.bot.clone() else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "no [bot] configured"));
     };
@@ -64,17 +69,51 @@ pub async fn post_messages(
         ));
     }
     let store = s.store.clone();
-    tokio::task::spawn_blocking(move || remember(&store, &activity))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot store a conversation reference");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot store the conversation reference",
-            )
-        })?;
-    Ok(StatusCode::OK)
+    let answer = tokio::task::spawn_blocking(
+        move || -> Result<Option<String>, crate::store::StoreError> {
+            remember(&store, &activity)?;
+            let queue = Queue::open(&store)?;
+            let invoke_data = (activity.kind == "invoke"
+                && activity.name.as_deref() == Some("adaptiveCard/action"))
+            .then(|| {
+                activity
+                    .value
+                    .as_ref()
+                    .and_then(|v| v.get("action"))
+                    .and_then(|a| a.get("data"))
+                    .cloned()
+            })
+            .flatten();
+            match (activity.kind.as_str(), invoke_data, &activity.value) {
+                ("invoke", Some(data), _) => Ok(Some(replies::card_action(
+                    &store, &queue, &activity, &data,
+                )?)),
+                ("message", _, Some(value)) if value.get("action").is_some() => {
+                    replies::card_action(&store, &queue, &activity, value)?;
+                    Ok(None)
+                }
+                ("message", _, _) => {
+                    replies::command(&store, &queue, &activity)?;
+                    Ok(None)
+                }
+                _ => Ok(None),
+            }
+        },
+    )
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot store a conversation reference or a reply");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot store the activity's effects",
+        )
+    })?;
+    Ok(match answer {
+        // Universal Actions: an invoke is answered in the HTTP response.
+        Some(text) => Json(serde_json::json!({"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": text})).into_response(),
+        None => StatusCode::OK.into_response(),
+    })
 }
 
 /// Stores or refreshes the activity's conversation reference.

@@ -3,3 +3,4 @@
 pub mod activity;
 pub mod auth;
 pub mod messages;
+pub mod replies;
