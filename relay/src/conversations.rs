@@ -81,6 +81,34 @@ pub struct ConversationRef {
 }
 
 impl ConversationRef {
+    /// A new, active reference with no user, team or settings yet.
+    pub fn new(
+        conversation_id: &str,
+        conversation_type: &str,
+        service_url: &str,
+        bot: Account,
+        now: &str,
+    ) -> ConversationRef {
+        ConversationRef {
+            conversation_id: conversation_id.to_string(),
+            conversation_type: conversation_type.to_string(),
+            tenant_id: None,
+            service_url: service_url.to_string(),
+            bot,
+            user: None,
+            team_id: None,
+            channel_id: None,
+            state: ConvState::Active,
+            state_reason: None,
+            welcome_pending: false,
+            subscriptions: Vec::new(),
+            unsubscribed: false,
+            mutes: Vec::new(),
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+        }
+    }
+
     /// A reference from an activity (a new one, or `prev` refreshed: the
     /// service URL can move regions and user details can change, while the
     /// state and welcome flag are kept).
@@ -97,23 +125,14 @@ impl ConversationRef {
             .unwrap_or_else(|| "personal".into());
         let user = (kind == "personal" && !a.from.id.is_empty() && a.from.id != a.recipient.id)
             .then(|| a.from.clone());
-        let mut r = prev.unwrap_or(ConversationRef {
-            conversation_id: a.conversation.id.clone(),
-            conversation_type: kind.clone(),
-            tenant_id: None,
-            service_url: String::new(),
-            bot: a.recipient.clone(),
-            user: None,
-            team_id: None,
-            channel_id: None,
-            state: ConvState::Active,
-            state_reason: None,
-            welcome_pending: false,
-            subscriptions: Vec::new(),
-            unsubscribed: false,
-            mutes: Vec::new(),
-            created_at: now.to_string(),
-            updated_at: now.to_string(),
+        let mut r = prev.unwrap_or_else(|| {
+            ConversationRef::new(
+                &a.conversation.id,
+                &kind,
+                &a.service_url,
+                a.recipient.clone(),
+                now,
+            )
         });
         r.conversation_type = kind;
         r.service_url = a.service_url.clone();

@@ -121,24 +121,15 @@ mod tests {
     }
 
     fn conv() -> ConversationRef {
-        ConversationRef {
-            conversation_id: "a:1".into(),
-            conversation_type: "personal".into(),
-            tenant_id: Some("t".into()),
-            service_url: "https://smba.trafficmanager.net/teams/".into(),
-            bot: Account::default(),
-            user: None,
-            team_id: None,
-            channel_id: None,
-            state: ConvState::Active,
-            state_reason: None,
-            welcome_pending: false,
-            subscriptions: Vec::new(),
-            unsubscribed: false,
-            mutes: Vec::new(),
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
+        let mut c = ConversationRef::new(
+            "a:1",
+            "personal",
+            "https://smba.trafficmanager.net/teams/",
+            Account::default(),
+            "",
+        );
+        c.tenant_id = Some("t".into());
+        c
     }
 
     #[test]

@@ -8,24 +8,16 @@ use edgetherm_relay::routing::Routing;
 use edgetherm_relay::store::Store;
 
 fn conv(id: &str, welcome: bool) -> ConversationRef {
-    ConversationRef {
-        conversation_id: id.into(),
-        conversation_type: "personal".into(),
-        tenant_id: Some("t".into()),
-        service_url: "https://smba.trafficmanager.net/teams/".into(),
-        bot: Account::default(),
-        user: None,
-        team_id: None,
-        channel_id: None,
-        state: ConvState::Active,
-        state_reason: None,
-        welcome_pending: welcome,
-        subscriptions: Vec::new(),
-        unsubscribed: false,
-        mutes: Vec::new(),
-        created_at: String::new(),
-        updated_at: String::new(),
-    }
+    let mut c = ConversationRef::new(
+        id,
+        "personal",
+        "https://smba.trafficmanager.net/teams/",
+        Account::default(),
+        "",
+    );
+    c.tenant_id = Some("t".into());
+    c.welcome_pending = welcome;
+    c
 }
 
 fn event(id: &str, kind: EventKind, alert: &str) -> Event {

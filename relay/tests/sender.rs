@@ -94,32 +94,19 @@ async fn fake() -> (String, Shared) {
 }
 
 fn conv(id: &str, base: &str) -> ConversationRef {
-    ConversationRef {
-        conversation_id: id.into(),
-        conversation_type: "personal".into(),
-        tenant_id: Some("tenant-1".into()),
-        service_url: format!("{base}/teams/"),
-        bot: Account {
-            id: "28:bot".into(),
-            name: None,
-            aad_object_id: None,
-        },
-        user: Some(Account {
-            id: format!("29:{id}"),
-            name: Some("Dana".into()),
-            aad_object_id: Some("aad".into()),
-        }),
-        team_id: None,
-        channel_id: None,
-        state: ConvState::Active,
-        state_reason: None,
-        welcome_pending: false,
-        subscriptions: Vec::new(),
-        unsubscribed: false,
-        mutes: Vec::new(),
-        created_at: String::new(),
-        updated_at: String::new(),
-    }
+    let bot = Account {
+        id: "28:bot".into(),
+        name: None,
+        aad_object_id: None,
+    };
+    let mut c = ConversationRef::new(id, "personal", &format!("{base}/teams/"), bot, "");
+    c.tenant_id = Some("tenant-1".into());
+    c.user = Some(Account {
+        id: format!("29:{id}"),
+        name: Some("Dana".into()),
+        aad_object_id: Some("aad".into()),
+    });
+    c
 }
 
 fn event(id: &str, kind: EventKind, alert: &str) -> Event {
