@@ -136,6 +136,17 @@ impl Queue {
             .collect()
     }
 
+    /// Alert episodes with a card still waiting in the queue.
+    fn queued_cards(&self) -> std::collections::HashSet<String> {
+        self.jobs()
+            .into_iter()
+            .filter_map(|(_, j)| match j.action {
+                Action::Post { q } => Some(q.event.alert.unwrap_or(q.event.id)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Routes up to `limit` pending events into jobs, and queues owed
     /// welcomes. Returns how many jobs were created.
     pub fn dispatch(
@@ -147,21 +158,30 @@ impl Queue {
         let mut created = 0;
         let conversations = self.store.conversations();
         for c in conversations.iter().filter(|c| c.welcome_pending) {
-            let mut cleared = c.clone();
-            cleared.welcome_pending = false;
             let job = Job {
                 conversation: c.conversation_id.clone(),
                 action: Action::Welcome,
                 attempts: 0,
                 not_before_ms: 0,
             };
+            // Queued first: a crash in between repeats the welcome rather than losing it.
             self.put_jobs_and(&[job], |_| Ok(()))?;
-            self.store.put_conversation(&cleared)?;
+            // Re-read, so a subscribe or mute that arrived meanwhile is kept.
+            if let Some(mut fresh) = self.store.conversation(&c.conversation_id) {
+                fresh.welcome_pending = false;
+                self.store.put_conversation(&fresh)?;
+            }
             created += 1;
         }
+        let mut queued_cards = self.queued_cards();
         for (seq, q) in self.store.pending(limit) {
             let episode = q.event.alert.clone().unwrap_or_else(|| q.event.id.clone());
             let opens = q.event.alert.as_deref() == Some(q.event.id.as_str());
+            if !opens && queued_cards.contains(&episode) {
+                // A resolve or repeat whose card has not gone out yet: it
+                // would find no card to update. Keep it pending until then.
+                continue;
+            }
             let jobs: Vec<Job> = match q.event.kind {
                 EventKind::Resolved => self
                     .deliveries(&episode)
@@ -203,6 +223,9 @@ impl Queue {
                     })
                     .collect(),
             };
+            if jobs.iter().any(|j| matches!(j.action, Action::Post { .. })) {
+                queued_cards.insert(episode.clone());
+            }
             created += jobs.len();
             let body = serde_json::to_vec(&q).expect("serialises");
             let kind = q.event.kind;

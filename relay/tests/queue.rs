@@ -171,3 +171,53 @@ fn repeats_go_to_recipients_unless_acknowledged() {
         "acknowledged: no more repeats"
     );
 }
+
+#[test]
+fn a_resolve_waits_for_its_card_to_go_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let q = Queue::open(&store).unwrap();
+    store.put_conversation(&conv("a:1", false)).unwrap();
+    // Firing and resolved in one batch (an agent emptying its backlog).
+    store
+        .accept(
+            "gw",
+            None,
+            &[
+                event("E1", EventKind::Firing, "E1"),
+                event("E2", EventKind::Resolved, "E1"),
+            ],
+        )
+        .unwrap();
+    q.dispatch(&Routing::default(), 0, 100).unwrap();
+    assert_eq!(q.jobs().len(), 1, "the card");
+    assert_eq!(
+        store.pending_len(),
+        1,
+        "the resolve waits: there is no card to update yet"
+    );
+    q.dispatch(&Routing::default(), 0, 100).unwrap();
+    assert_eq!(
+        store.pending_len(),
+        1,
+        "still waiting while the card is queued"
+    );
+    let (seq, _) = q.jobs()[0].clone();
+    q.complete(
+        seq,
+        Some((
+            "E1",
+            "a:1",
+            Delivery {
+                activity_id: "act-1".into(),
+                acknowledged_by: None,
+            },
+        )),
+    )
+    .unwrap();
+    q.dispatch(&Routing::default(), 0, 100).unwrap();
+    assert_eq!(store.pending_len(), 0);
+    assert!(
+        matches!(&q.jobs()[0].1.action, Action::Update { activity_id, .. } if activity_id == "act-1")
+    );
+}
