@@ -20,22 +20,17 @@ fn reading(sensor: &str, ms: i64, v: Result<f64, Fault>) -> Reading {
 }
 
 fn event(n: u32) -> Event {
-    Event {
-        id: format!("01TEST{n:020}"),
-        kind: EventKind::Firing,
-        alert: None,
-        rule: Some("r".into()),
-        sensor: Some("s".into()),
-        sensor_name: None,
-        severity: Severity::Critical,
-        value: Some(31.0),
-        threshold: Some(30.0),
-        direction: None,
-        since: None,
-        at: "2026-11-21T10:00:00Z".into(),
-        detail: None,
-        clock_unsynced: false,
-    }
+    let mut e = Event::new(
+        format!("01TEST{n:020}"),
+        EventKind::Firing,
+        Severity::Critical,
+        "2026-11-21T10:00:00Z".into(),
+    );
+    e.rule = Some("r".into());
+    e.sensor = Some("s".into());
+    e.value = Some(31.0);
+    e.threshold = Some(30.0);
+    e
 }
 
 fn open(dir: &std::path::Path) -> (Store, Opened) {

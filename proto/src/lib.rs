@@ -128,6 +128,28 @@ pub struct Event {
     pub clock_unsynced: bool,
 }
 
+impl Event {
+    /// An event with only its required fields; the rest start empty.
+    pub fn new(id: String, kind: EventKind, severity: Severity, at: String) -> Event {
+        Event {
+            id,
+            kind,
+            alert: None,
+            rule: None,
+            sensor: None,
+            sensor_name: None,
+            severity,
+            value: None,
+            threshold: None,
+            direction: None,
+            since: None,
+            at,
+            detail: None,
+            clock_unsynced: false,
+        }
+    }
+}
+
 /// A sensor's latest value, as carried in a heartbeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SensorBeat {

@@ -101,21 +101,19 @@ mod tests {
         Queued {
             gateway: gateway.into(),
             site: Some("Datacenter 1".into()),
-            event: Event {
-                id: "01A".into(),
-                kind: EventKind::Firing,
-                alert: Some("01A".into()),
-                rule: Some("r".into()),
-                sensor: Some(sensor.into()),
-                sensor_name: None,
-                severity,
-                value: Some(31.0),
-                threshold: Some(30.0),
-                direction: None,
-                since: None,
-                at: "2026-11-21T10:00:00Z".into(),
-                detail: None,
-                clock_unsynced: false,
+            event: {
+                let mut e = Event::new(
+                    "01A".into(),
+                    EventKind::Firing,
+                    severity,
+                    "2026-11-21T10:00:00Z".into(),
+                );
+                e.alert = Some("01A".into());
+                e.rule = Some("r".into());
+                e.sensor = Some(sensor.into());
+                e.value = Some(31.0);
+                e.threshold = Some(30.0);
+                e
             },
         }
     }

@@ -21,22 +21,18 @@ fn conv(id: &str, welcome: bool) -> ConversationRef {
 }
 
 fn event(id: &str, kind: EventKind, alert: &str) -> Event {
-    Event {
-        id: id.into(),
+    let mut e = Event::new(
+        id.into(),
         kind,
-        alert: Some(alert.into()),
-        rule: Some("r".into()),
-        sensor: Some("rack1-inlet".into()),
-        sensor_name: None,
-        severity: Severity::Critical,
-        value: Some(31.0),
-        threshold: Some(30.0),
-        direction: None,
-        since: None,
-        at: "2026-11-21T10:00:00Z".into(),
-        detail: None,
-        clock_unsynced: false,
-    }
+        Severity::Critical,
+        "2026-11-21T10:00:00Z".into(),
+    );
+    e.alert = Some(alert.into());
+    e.rule = Some("r".into());
+    e.sensor = Some("rack1-inlet".into());
+    e.value = Some(31.0);
+    e.threshold = Some(30.0);
+    e
 }
 
 #[test]

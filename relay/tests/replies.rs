@@ -105,21 +105,19 @@ async fn commands_change_settings_and_always_get_an_answer() {
 async fn acknowledge_is_answered_and_updates_every_card() {
     let (_d, s, q) = setup();
     post(&s, activity("installationUpdate", json!({"action": "add"}))).await;
-    let e = Event {
-        id: "E1".into(),
-        kind: EventKind::Firing,
-        alert: Some("E1".into()),
-        rule: Some("r".into()),
-        sensor: Some("rack1-inlet".into()),
-        sensor_name: None,
-        severity: Severity::Critical,
-        value: Some(31.0),
-        threshold: Some(30.0),
-        direction: None,
-        since: None,
-        at: "2026-11-21T10:00:00Z".into(),
-        detail: None,
-        clock_unsynced: false,
+    let e = {
+        let mut e = Event::new(
+            "E1".into(),
+            EventKind::Firing,
+            Severity::Critical,
+            "2026-11-21T10:00:00Z".into(),
+        );
+        e.alert = Some("E1".into());
+        e.rule = Some("r".into());
+        e.sensor = Some("rack1-inlet".into());
+        e.value = Some(31.0);
+        e.threshold = Some(30.0);
+        e
     };
     s.store.gateways();
     s.store.accept("dc1-gw01", None, &[e]).unwrap();

@@ -386,26 +386,26 @@ fn event(k: usize, kind: EventKind) -> Event {
         EventKind::Resolved => resolved_id(k),
         _ => firing_id(k),
     };
-    Event {
-        detail: Some(format!("restart test {}", marker(&id))),
-        id,
+    let mut e = Event::new(
+        id.clone(),
         kind,
-        alert: Some(firing_id(k)),
-        rule: Some("rack-inlet-high".into()),
-        sensor: Some(format!("rack{k:02}-inlet")),
-        sensor_name: Some(format!("Rack {k:02} inlet")),
-        severity: Severity::Critical,
-        value: Some(if kind == EventKind::Resolved {
-            24.0
-        } else {
-            31.4
-        }),
-        threshold: Some(30.0),
-        direction: Some(Direction::Above),
-        since: Some("2026-11-21T09:58:01Z".into()),
-        at: "2026-11-21T10:00:01Z".into(),
-        clock_unsynced: false,
-    }
+        Severity::Critical,
+        "2026-11-21T10:00:01Z".into(),
+    );
+    e.detail = Some(format!("restart test {}", marker(&id)));
+    e.alert = Some(firing_id(k));
+    e.rule = Some("rack-inlet-high".into());
+    e.sensor = Some(format!("rack{k:02}-inlet"));
+    e.sensor_name = Some(format!("Rack {k:02} inlet"));
+    e.value = Some(if kind == EventKind::Resolved {
+        24.0
+    } else {
+        31.4
+    });
+    e.threshold = Some(30.0);
+    e.direction = Some(Direction::Above);
+    e.since = Some("2026-11-21T09:58:01Z".into());
+    e
 }
 
 /// (body, the event ids it carries)

@@ -110,22 +110,21 @@ fn conv(id: &str, base: &str) -> ConversationRef {
 }
 
 fn event(id: &str, kind: EventKind, alert: &str) -> Event {
-    Event {
-        id: id.into(),
+    let mut e = Event::new(
+        id.into(),
         kind,
-        alert: Some(alert.into()),
-        rule: Some("rack-inlet-high".into()),
-        sensor: Some("rack1-inlet".into()),
-        sensor_name: Some("Rack 1 inlet".into()),
-        severity: Severity::Critical,
-        value: Some(31.4),
-        threshold: Some(30.0),
-        direction: Some(edgetherm_proto::Direction::Above),
-        since: Some("2026-11-21T09:58:01Z".into()),
-        at: "2026-11-21T10:00:01Z".into(),
-        detail: None,
-        clock_unsynced: false,
-    }
+        Severity::Critical,
+        "2026-11-21T10:00:01Z".into(),
+    );
+    e.alert = Some(alert.into());
+    e.rule = Some("rack-inlet-high".into());
+    e.sensor = Some("rack1-inlet".into());
+    e.sensor_name = Some("Rack 1 inlet".into());
+    e.value = Some(31.4);
+    e.threshold = Some(30.0);
+    e.direction = Some(edgetherm_proto::Direction::Above);
+    e.since = Some("2026-11-21T09:58:01Z".into());
+    e
 }
 
 async fn drain(sender: &mut Sender, queue: &Queue) {

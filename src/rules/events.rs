@@ -15,24 +15,20 @@ pub struct Origin<'a> {
     pub sensor_name: Option<&'a str>,
 }
 
-/// A new event with a fresh id; the caller fills in the specifics.
+/// A new event with a fresh ULID at `at`, flagged if that stamp was estimated.
+pub fn event_at(kind: EventKind, severity: Severity, at: Wall) -> Event {
+    let mut e = Event::new(ulid::Ulid::new().to_string(), kind, severity, at.rfc3339());
+    e.clock_unsynced = at.unsynced;
+    e
+}
+
+/// A new event about `origin`; the caller fills in the specifics.
 pub fn new_event(kind: EventKind, origin: &Origin<'_>, severity: Severity, at: Wall) -> Event {
-    Event {
-        id: ulid::Ulid::new().to_string(),
-        kind,
-        alert: None,
-        rule: origin.rule.map(|r| r.id.clone()),
-        sensor: Some(origin.sensor.to_string()),
-        sensor_name: origin.sensor_name.map(str::to_string),
-        severity,
-        value: None,
-        threshold: None,
-        direction: None,
-        since: None,
-        at: at.rfc3339(),
-        detail: None,
-        clock_unsynced: at.unsynced,
-    }
+    let mut e = event_at(kind, severity, at);
+    e.rule = origin.rule.map(|r| r.id.clone());
+    e.sensor = Some(origin.sensor.to_string());
+    e.sensor_name = origin.sensor_name.map(str::to_string);
+    e
 }
 
 /// The threshold a direction refers to.

@@ -17,7 +17,7 @@ use crate::config::{RuleConfig, SensorConfig};
 use crate::reading::{Mono, Reading, Wall};
 
 pub use alert::{Alert, Phase};
-pub use events::human_ms;
+pub use events::{event_at, human_ms};
 use events::{new_event, Origin};
 use faults::FaultTrack;
 pub use saved::{alert_key, fault_key, Saved, SavedPhase, SavedStale};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use edgetherm_proto::{Event, EventKind, Severity};
+use edgetherm_proto::{EventKind, Severity};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 
@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::control::{Reply, Request, SensorStatus, StatusReport};
 use crate::outbox;
 use crate::reading::{Fault, Mono, MonoClock, RawReading as Raw, Reading, Wall};
-use crate::rules::{human_ms, Engine, Output};
+use crate::rules::{event_at, human_ms, Engine, Output};
 use crate::store::{Opened, Store};
 
 /// The last thing each sensor said.
@@ -87,7 +87,7 @@ impl Core {
         }
         self.save(out);
         if let Opened::Recovered { moved_to, reason } = &self.opened {
-            let mut e = agent_event(EventKind::AgentFault, Severity::Warning, wall);
+            let mut e = event_at(EventKind::AgentFault, Severity::Warning, wall);
             e.detail = Some(format!(
                 "the local store was damaged and has been replaced by a fresh one; the old one is at {} ({reason}). Alert state and readings from before are not in the new store.",
                 moved_to.display()
@@ -259,7 +259,7 @@ impl Core {
             Request::Status => Reply::Status(Box::new(self.status())),
             Request::TestAlert => {
                 let (_, wall) = self.now();
-                let mut e = agent_event(EventKind::Test, Severity::Info, wall);
+                let mut e = event_at(EventKind::Test, Severity::Info, wall);
                 e.detail = Some(format!("test alert from gateway {} (edgetherm test-alert): if you read this, alerts reach you", self.cfg.agent.gateway_id));
                 let id = e.id.clone();
                 self.save(Output {
@@ -350,25 +350,6 @@ impl Core {
             store_errors: self.store_errors,
             mqtt,
         }
-    }
-}
-
-fn agent_event(kind: EventKind, severity: Severity, wall: Wall) -> Event {
-    Event {
-        id: ulid::Ulid::new().to_string(),
-        kind,
-        alert: None,
-        rule: None,
-        sensor: None,
-        sensor_name: None,
-        severity,
-        value: None,
-        threshold: None,
-        direction: None,
-        since: None,
-        at: wall.rfc3339(),
-        detail: None,
-        clock_unsynced: wall.unsynced,
     }
 }
 

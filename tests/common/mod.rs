@@ -123,28 +123,7 @@ impl Setup {
         what: &str,
         ok: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            // Until the agent has bound its socket, status says none runs.
-            let out = self.cli(&["status", "--json"]);
-            let s = if out.code == Some(0) {
-                serde_json::from_str(&out.stdout).ok()
-            } else {
-                None
-            };
-            if let Some(s) = &s {
-                if ok(s) {
-                    return s.clone();
-                }
-            }
-            if Instant::now() > deadline {
-                match s {
-                    Some(s) => panic!("status never showed {what}; last answer:\n{s:#}"),
-                    None => panic!("status never showed {what}; last call: {out:?}"),
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_status_within(what, PATIENCE, ok)
     }
 
     /// Like `wait_status`, with its own deadline.
