@@ -2,15 +2,14 @@
 //! Connector on loopback: cards posted, resolved cards updated in place, 429
 //! honoured, a blocking user marked blocked, retries never sent twice.
 
+mod common;
+
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
-use axum::{Json, Router};
+use common::fake_teams::{Call, FakeTeams, Reply};
+use common::teams_client::connector;
 use edgetherm_proto::{Event, EventKind, Severity};
 use edgetherm_relay::bot::activity::Account;
 use edgetherm_relay::conversations::{ConvState, ConversationRef};
@@ -19,87 +18,22 @@ use edgetherm_relay::queue::Queue;
 use edgetherm_relay::routing::Routing;
 use edgetherm_relay::sender::Sender;
 use edgetherm_relay::store::Store;
-use edgetherm_relay::teams::connector::Connector;
-use edgetherm_relay::teams::token::TokenSource;
-use serde_json::{json, Value};
 
-#[derive(Default)]
-struct Fake {
-    /// (method, conversation, activity id or "", body)
-    calls: Vec<(String, String, String, Value)>,
-    throttled_once: HashMap<String, bool>,
-    next: u32,
+/// The requests Teams accepted (2xx), in order.
+fn delivered(fake: &FakeTeams) -> Vec<Call> {
+    fake.calls()
+        .into_iter()
+        .filter(|c| (200..300).contains(&c.status))
+        .collect()
 }
 
-type Shared = Arc<Mutex<Fake>>;
-
-async fn token() -> Json<Value> {
-    Json(
-        json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": "fake-token"}),
-    )
-}
-
-async fn send(
-    State(f): State<Shared>,
-    headers: HeaderMap,
-    Path(conv): Path<String>,
-    Json(body): Json<Value>,
-) -> Response {
-    assert_eq!(headers.get("authorization").unwrap(), "Bearer fake-token");
-    let mut f = f.lock().unwrap();
-    if conv == "a:blocked" {
-        return (StatusCode::FORBIDDEN, Json(json!({"error": {"code": "ConversationBlockedByUser", "message": "User blocked the conversation with the bot."}}))).into_response();
-    }
-    if conv == "a:slow" && !f.throttled_once.get(&conv).copied().unwrap_or(false) {
-        f.throttled_once.insert(conv, true);
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", "1")],
-            Json(json!({"error": {"code": "TooManyRequests", "message": "slow down"}})),
-        )
-            .into_response();
-    }
-    f.next += 1;
-    let id = format!("act-{}", f.next);
-    f.calls.push(("POST".into(), conv, String::new(), body));
-    (StatusCode::CREATED, Json(json!({"id": id}))).into_response()
-}
-
-async fn update(
-    State(f): State<Shared>,
-    Path((conv, id)): Path<(String, String)>,
-    Json(body): Json<Value>,
-) -> Response {
-    f.lock()
-        .unwrap()
-        .calls
-        .push(("PUT".into(), conv, id.clone(), body));
-    (StatusCode::OK, Json(json!({"id": id}))).into_response()
-}
-
-async fn fake() -> (String, Shared) {
-    let shared: Shared = Arc::default();
-    let app = Router::new()
-        .route("/tenant-1/oauth2/v2.0/token", post(token))
-        .route("/teams/v3/conversations/{conv}/activities", post(send))
-        .route(
-            "/teams/v3/conversations/{conv}/activities/{id}",
-            put(update),
-        )
-        .with_state(shared.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), shared)
-}
-
-fn conv(id: &str, base: &str) -> ConversationRef {
+fn conv(id: &str, service_url: &str) -> ConversationRef {
     let bot = Account {
         id: "28:bot".into(),
         name: None,
         aad_object_id: None,
     };
-    let mut c = ConversationRef::new(id, "personal", &format!("{base}/teams/"), bot, "");
+    let mut c = ConversationRef::new(id, "personal", service_url, bot, "");
     c.tenant_id = Some("tenant-1".into());
     c.user = Some(Account {
         id: format!("29:{id}"),
@@ -140,28 +74,26 @@ async fn drain(sender: &mut Sender, queue: &Queue) {
 
 #[tokio::test]
 async fn alerts_reach_teams_once_and_resolve_in_place() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (base, fake) = fake().await;
+    let fake = FakeTeams::start();
+    // A user who blocked the bot; another whose first send is throttled.
+    fake.always_for("a:blocked", Reply::blocked_by_user());
+    fake.script_for(
+        "a:slow",
+        [Reply::teams_error(429, "TooManyRequests", "slow down").retry_after(1)],
+    );
+    let teams = fake.service_url();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let queue = Queue::open(&store).unwrap();
-    let mut welcomed = conv("a:dana", &base);
+    let mut welcomed = conv("a:dana", &teams);
     welcomed.welcome_pending = true;
     store.put_conversation(&welcomed).unwrap();
-    store.put_conversation(&conv("a:slow", &base)).unwrap();
-    store.put_conversation(&conv("a:blocked", &base)).unwrap();
-    let http = reqwest::Client::new();
-    let tokens = Arc::new(TokenSource::new(
-        http.clone(),
-        format!("{base}/tenant-1/oauth2/v2.0/token"),
-        "app".into(),
-        "secret".into(),
-        "https://api.botframework.com/.default".into(),
-    ));
+    store.put_conversation(&conv("a:slow", &teams)).unwrap();
+    store.put_conversation(&conv("a:blocked", &teams)).unwrap();
     let mut sender = Sender::new(
         queue.clone(),
         store.clone(),
-        Connector::new(http, tokens),
+        connector(&fake),
         Routing::default(),
         Arc::new(Metrics::default()),
     );
@@ -181,11 +113,11 @@ async fn alerts_reach_teams_once_and_resolve_in_place() {
         .unwrap();
     drain(&mut sender, &queue).await;
 
-    let calls = fake.lock().unwrap().calls.clone();
+    let calls = delivered(&fake);
     let posts: Vec<&str> = calls
         .iter()
-        .filter(|c| c.0 == "POST")
-        .map(|c| c.1.as_str())
+        .filter(|c| c.method == "POST")
+        .map(|c| c.conversation.as_deref().unwrap())
         .collect();
     assert_eq!(
         posts.iter().filter(|c| **c == "a:dana").count(),
@@ -200,9 +132,9 @@ async fn alerts_reach_teams_once_and_resolve_in_place() {
     assert!(!posts.contains(&"a:blocked"));
     let card = &calls
         .iter()
-        .find(|c| c.1 == "a:dana" && c.3["attachments"].is_array())
+        .find(|c| c.conversation.as_deref() == Some("a:dana") && c.body["attachments"].is_array())
         .unwrap()
-        .3;
+        .body;
     assert_eq!(card["channelData"]["tenant"]["id"], "tenant-1");
     let text = card.to_string();
     assert!(
@@ -223,17 +155,26 @@ async fn alerts_reach_teams_once_and_resolve_in_place() {
         )
         .unwrap();
     drain(&mut sender, &queue).await;
-    let calls = fake.lock().unwrap().calls.clone();
-    let puts: Vec<(String, String)> = calls
+    let calls = delivered(&fake);
+    let puts: Vec<(&str, &str)> = calls
         .iter()
-        .filter(|c| c.0 == "PUT")
-        .map(|c| (c.1.clone(), c.2.clone()))
+        .filter(|c| c.method == "PUT")
+        .map(|c| {
+            (
+                c.conversation.as_deref().unwrap(),
+                c.activity_id.as_deref().unwrap(),
+            )
+        })
         .collect();
-    let card_ids: HashMap<String, String> = calls
+    let card_ids: HashMap<&str, &str> = calls
         .iter()
-        .enumerate()
-        .filter(|(_, c)| c.0 == "POST" && c.3["attachments"].is_array())
-        .map(|(i, c)| (c.1.clone(), format!("act-{}", i + 1)))
+        .filter(|c| c.method == "POST" && c.body["attachments"].is_array())
+        .map(|c| {
+            (
+                c.conversation.as_deref().unwrap(),
+                c.activity_id.as_deref().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(puts.len(), 2, "one in-place update per recipient: {puts:?}");
     for (conv, id) in &puts {
@@ -245,6 +186,23 @@ async fn alerts_reach_teams_once_and_resolve_in_place() {
     }
     assert!(calls
         .iter()
-        .filter(|c| c.0 == "PUT")
-        .all(|c| c.3.to_string().contains("Resolved")));
+        .filter(|c| c.method == "PUT")
+        .all(|c| c.body.to_string().contains("Resolved")));
+    // Every request, refused ones too, carried the token the fake issued.
+    let all = fake.calls();
+    assert!(
+        all.iter()
+            .all(|c| c.authorization.as_deref() == Some("Bearer tok-1")),
+        "{all:?}"
+    );
+    let slow: Vec<u16> = all
+        .iter()
+        .filter(|c| c.conversation.as_deref() == Some("a:slow"))
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(
+        slow,
+        [429, 201, 200],
+        "throttled once, then card and update"
+    );
 }
