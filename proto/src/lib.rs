@@ -170,6 +170,9 @@ pub struct Heartbeat {
     pub uptime_s: u64,
     /// Events still waiting in the outbox.
     pub outbox: u64,
+    /// Seconds between heartbeats, so the relay knows when one is missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<u64>,
     /// Each sensor's last value and its age.
     #[serde(default)]
     pub sensors: Vec<SensorBeat>,
@@ -198,6 +201,21 @@ pub struct EventBatch {
 pub struct Accepted {
     /// Event ids the agent may now delete from its outbox.
     pub accepted: Vec<String>,
+    /// For each `test` event in the batch: where the relay will send it, so
+    /// `edgetherm test-alert` can say where the chain stops.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestRoute>,
+}
+
+/// Where the relay sends one test event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRoute {
+    /// The test event's id.
+    pub id: String,
+    /// How many Teams conversations it is queued for.
+    pub conversations: u32,
+    /// False when the relay has no Teams credentials and sends nothing.
+    pub teams: bool,
 }
 
 #[cfg(test)]

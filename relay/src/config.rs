@@ -46,12 +46,12 @@ pub struct Config {
     /// `[routing]`.
     #[serde(default)]
     pub routing: crate::routing::Routing,
-    /// `[graph]` (not built yet).
+    /// `[graph]` (not built yet: accepted so configs written for it load).
     #[serde(default)]
     pub graph: Option<toml::Table>,
-    /// `[gateways]` (not built yet).
+    /// `[gateways]`: the liveness watch.
     #[serde(default)]
-    pub gateways: Option<toml::Table>,
+    pub gateways: crate::liveness::LivenessConfig,
 }
 
 /// `[server]`.
@@ -73,10 +73,12 @@ pub struct Server {
     /// Undelivered events above which new batches are answered 503 + Retry-After.
     #[serde(default = "default_max_pending")]
     pub max_pending: usize,
-    /// rustls certificate (PEM), if the relay terminates TLS itself (not built yet).
+    /// With `tls_key_file`: serve HTTPS (rustls) instead of plain HTTP. PEM,
+    /// the server's certificate first, then any intermediates. Set both or
+    /// neither (plain HTTP, e.g. behind a reverse proxy that terminates TLS).
     #[serde(default)]
     pub tls_cert_file: Option<PathBuf>,
-    /// rustls key (PEM) (not built yet).
+    /// The private key of `tls_cert_file` (PEM: PKCS#8, PKCS#1 or SEC1).
     #[serde(default)]
     pub tls_key_file: Option<PathBuf>,
 }
@@ -213,16 +215,50 @@ impl Config {
 
     /// Validates config text; `path` is used in messages.
     pub fn parse(path: &Path, src: &str) -> Result<Config, ConfigError> {
-        toml::from_str(src).map_err(|e| {
-            let (line, column) = line_col(src, e.span().map_or(0, |s| s.start));
+        let invalid = |offset: usize, message: String| {
+            let (line, column) = line_col(src, offset);
             ConfigError::Invalid {
                 path: path.to_path_buf(),
                 line,
                 column,
-                message: e.message().trim().to_string(),
+                message,
             }
-        })
+        };
+        let cfg: Config = toml::from_str(src).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            invalid(offset, e.message().trim().to_string())
+        })?;
+        let (cert, key) = (&cfg.server.tls_cert_file, &cfg.server.tls_key_file);
+        if cert.is_some() != key.is_some() {
+            let (set, missing) = if cert.is_some() {
+                ("tls_cert_file", "tls_key_file")
+            } else {
+                ("tls_key_file", "tls_cert_file")
+            };
+            return Err(invalid(
+                server_value_offset(src, set),
+                format!(
+                    "[server] {set} is set but {missing} is missing: set both to serve \
+                     HTTPS (certificate chain and its private key, PEM), or neither for \
+                     plain HTTP"
+                ),
+            ));
+        }
+        Ok(cfg)
     }
+}
+
+/// Where the value of `[server] key` starts in the source (0 if not found).
+fn server_value_offset(src: &str, key: &str) -> usize {
+    #[derive(Deserialize)]
+    struct Located {
+        #[serde(default)]
+        server: Option<std::collections::BTreeMap<String, toml::Spanned<toml::Value>>>,
+    }
+    toml::from_str::<Located>(src)
+        .ok()
+        .and_then(|d| d.server?.get(key).map(|v| v.span().start))
+        .unwrap_or(0)
 }
 
 /// Where the config is, from `--config`, `EDGETHERM_RELAY_CONFIG` or the default.
@@ -276,6 +312,36 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("r.toml:4:9:"), "{e}");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let c = Config::parse(
+            Path::new("r.toml"),
+            "[server]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.tls_key_file.as_deref(), Some(Path::new("k.pem")));
+        let e = Config::parse(
+            Path::new("r.toml"),
+            "[server]\nlisten = \"127.0.0.1:1\"\ntls_cert_file = \"c.pem\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("r.toml:3:17: [server] tls_cert_file is set but tls_key_file is missing"),
+            "{e}"
+        );
+        let e = Config::parse(
+            Path::new("r.toml"),
+            "server = { tls_key_file = \"k.pem\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("r.toml:1:27: [server] tls_key_file is set but tls_cert_file is missing"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,21 +1,23 @@
 //! edgetherm-relay: gateways post alert events here; the relay keeps them
-//! (idempotently), and will deliver them to Microsoft Teams.
+//! (idempotently), remembers the Teams conversations it may write to, and
+//! turns events into proactive Teams messages, updated in place on resolve.
 //!
-//! Built so far: the gateway API, gateway tokens, the admin socket, health
-//! and metrics. Not built yet: the Bot Framework endpoint, conversation
-//! references, the Teams sender, Graph installation, the liveness watch.
+//! Not built yet: Graph installation and the Teams app package (see README).
 
 pub mod admin;
 pub mod api;
 pub mod bot;
 pub mod config;
 pub mod conversations;
+pub mod liveness;
 pub mod metrics;
 pub mod queue;
 pub mod routing;
 pub mod sender;
+pub mod server;
 pub mod store;
 pub mod teams;
+pub mod tls;
 pub mod token;
 
 /// Gateway ids: letters, digits, `_`, `.`, `-`, 1 to 64 characters.

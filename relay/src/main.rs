@@ -2,19 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use edgetherm_relay::admin::{self, Reply, Request};
-use edgetherm_relay::api::{self, AppState};
-use edgetherm_relay::bot::auth::BotAuth;
-use edgetherm_relay::bot::messages::Bot;
 use edgetherm_relay::config::{self, Config};
-use edgetherm_relay::queue::Queue;
-use edgetherm_relay::sender::Sender;
+use edgetherm_relay::server;
 use edgetherm_relay::store::Store;
-use edgetherm_relay::teams::connector::Connector;
-use edgetherm_relay::teams::token::TokenSource;
 
 /// Cloud relay for edgetherm: gateway events in, Microsoft Teams messages out.
 #[derive(Debug, Parser)]
@@ -29,7 +22,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the HTTP server: /v1/events, /healthz, /metrics.
+    /// Run the HTTP(S) server: /v1/events, /api/messages, /healthz, /metrics.
     Serve,
     /// Manage gateways.
     #[command(subcommand)]
@@ -62,7 +55,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve => serve(cfg),
+        Command::Serve => serve(&cfg),
         Command::Gateway(GatewayCmd::Add { id }) => gateway_add(&cfg, id),
         Command::Conversations { json } => conversations(&cfg, json),
     }
@@ -133,7 +126,7 @@ fn conversations(cfg: &Config, json: bool) -> ExitCode {
     }
 }
 
-fn serve(cfg: Config) -> ExitCode {
+fn serve(cfg: &Config) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -141,75 +134,8 @@ fn serve(cfg: Config) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let result: Result<(), String> = rt.block_on(async {
-        let store = Store::open(&cfg.server.data_dir).map_err(|e| e.to_string())?;
-        let metrics: Arc<edgetherm_relay::metrics::Metrics> = Arc::new(Default::default());
-        let admin_task = admin::serve(&cfg.server.data_dir, store.clone()).await.map_err(|e| format!("admin socket: {e}"))?;
-        if cfg.server.tls_cert_file.is_some() {
-            tracing::warn!("tls_cert_file is set but this version does not terminate TLS itself: put it behind a reverse proxy for now");
-        }
-        let bot = match &cfg.bot {
-            None => None,
-            Some(b) if b.allow_unauthenticated => {
-                tracing::warn!("[bot] allow_unauthenticated = true: /api/messages ACCEPTS UNAUTHENTICATED REQUESTS. Local development only: anyone who can reach this port can pose as Teams.");
-                Some(Arc::new(Bot { auth: None }))
-            }
-            Some(b) => {
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                let http = reqwest::Client::builder()
-                    .timeout(std::time::Duration::from_secs(10))
-                    .build()
-                    .map_err(|e| format!("HTTP client: {e}"))?;
-                Some(Arc::new(Bot { auth: Some(BotAuth::new(http, b.openid_metadata_url(), b.app_id.clone())) }))
-            }
-        };
-        let sender = match &cfg.bot {
-            Some(b) if b.app_secret_file.is_some() && b.tenant_id.is_some() => {
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                let secret_path = b.app_secret_file.clone().expect("checked");
-                let secret = std::fs::read_to_string(&secret_path)
-                    .map_err(|e| format!("cannot read [bot] app_secret_file {}: {e}", secret_path.display()))?
-                    .trim()
-                    .to_string();
-                let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build().map_err(|e| format!("HTTP client: {e}"))?;
-                let token_url = format!("{}/{}/oauth2/v2.0/token", b.login_url().trim_end_matches('/'), b.tenant_id.as_deref().expect("checked"));
-                let tokens = Arc::new(TokenSource::new(http.clone(), token_url, b.app_id.clone(), secret, "https://api.botframework.com/.default".into()));
-                let queue = Queue::open(&store).map_err(|e| e.to_string())?;
-                Some(Sender::new(queue, store.clone(), Connector::new(http, tokens), cfg.routing.clone(), metrics.clone()))
-            }
-            _ => {
-                tracing::warn!("no [bot] app_id / app_secret_file / tenant_id: accepted events are kept but nothing is sent to Teams");
-                None
-            }
-        };
-        let sender_task = sender.map(|s| tokio::spawn(s.run(Arc::new(tokio::sync::Notify::new()))));
-        let state = AppState {
-            store,
-            metrics: metrics.clone(),
-            max_body: cfg.server.max_body_bytes,
-            max_pending: cfg.server.max_pending,
-            bot,
-        };
-        let listener = tokio::net::TcpListener::bind(cfg.server.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.server.listen))?;
-        tracing::info!(listen = %cfg.server.listen, "edgetherm-relay serving");
-        let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-            tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
-        };
-        let served = axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown).await;
-        admin_task.abort();
-        if let Some(t) = sender_task {
-            t.abort();
-        }
-        let _ = std::fs::remove_file(admin::socket_path(&cfg.server.data_dir));
-        served.map_err(|e| e.to_string())
-    });
-    match result {
+    match server::serve(cfg) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("edgetherm-relay: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(&e),
     }
 }

@@ -159,11 +159,23 @@ impl Sender {
                     acknowledged_by: ack.as_deref(),
                     muted_until: None,
                 };
-                let activity = card::card_activity(
-                    card::alert_card(&q.event, &ctx),
-                    &card::alert_summary(&q.event, &ctx),
-                    tenant,
-                );
+                let last_values: Vec<(String, Option<f64>)> =
+                    if q.event.rule.as_deref() == Some(crate::liveness::SILENT_RULE) {
+                        self.store
+                            .heartbeat(&q.gateway)
+                            .map(|b| {
+                                b.heartbeat
+                                    .sensors
+                                    .into_iter()
+                                    .map(|s| (s.id, s.value))
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                let (content, summary) = card::event_card(&q.event, &ctx, &last_values);
+                let activity = card::card_activity(content, &summary, tenant);
                 let update_of = match &job.action {
                     Action::Update { activity_id, .. } => Some(activity_id.clone()),
                     _ => None,

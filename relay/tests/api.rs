@@ -25,6 +25,8 @@ fn relay(max_pending: usize) -> Relay {
         max_body: 64 * 1024,
         max_pending,
         bot: None,
+        routing: Default::default(),
+        teams: false,
     };
     Relay {
         _dir: dir,
@@ -221,4 +223,53 @@ async fn health_and_metrics_answer() {
         "{text}"
     );
     assert!(text.contains("edgetherm_relay_gateways 1"), "{text}");
+}
+
+#[tokio::test]
+async fn a_test_event_is_answered_with_where_it_goes() {
+    use edgetherm_relay::bot::activity::Account;
+    use edgetherm_relay::conversations::ConversationRef;
+
+    let mut r = relay(1000);
+    let test =
+        json!({"id": "01TEST", "kind": "test", "severity": "info", "at": "2026-11-21T10:00:01Z"});
+    // No conversation yet, and no Teams credentials.
+    let (status, _, body) = post(&r, Some(&r.token), batch(vec![test.clone()]).to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["tests"],
+        json!([{"id": "01TEST", "conversations": 0, "teams": false}])
+    );
+    // Alerts alone get no `tests` list: the wire stays as DESIGN.md shows it.
+    let (_, _, body) = post(
+        &r,
+        Some(&r.token),
+        batch(vec![event("01PLAIN")]).to_string(),
+    )
+    .await;
+    assert_eq!(body, json!({"accepted": ["01PLAIN"]}));
+
+    let bot = Account {
+        id: "28:bot".into(),
+        name: None,
+        aad_object_id: None,
+    };
+    let mut c = ConversationRef::new(
+        "a:1dana",
+        "personal",
+        "https://smba.example/",
+        bot,
+        "2026-11-21T10:00:00Z",
+    );
+    r.state.store.put_conversation(&c).unwrap();
+    c.conversation_id = "a:2blocked".into();
+    c.state = edgetherm_relay::conversations::ConvState::Blocked;
+    r.state.store.put_conversation(&c).unwrap();
+    r.state.teams = true;
+    let (_, _, body) = post(&r, Some(&r.token), batch(vec![test]).to_string()).await;
+    assert_eq!(
+        body["tests"],
+        json!([{"id": "01TEST", "conversations": 1, "teams": true}]),
+        "only the active conversation counts"
+    );
 }

@@ -111,7 +111,7 @@ fn gateway_tokens_from_the_command_line_work_against_the_server() {
     let ok = post(&second);
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     assert!(
-        ok.contains(r#"{"accepted":["01JD3X0Q9W8M1K7V5R2T6Y4ZBN"]}"#),
+        ok.contains(r#"{"accepted":["01JD3X0Q9W8M1K7V5R2T6Y4ZBN"],"tests":[{"id":"01JD3X0Q9W8M1K7V5R2T6Y4ZBN","conversations":0,"teams":false}]}"#),
         "{ok}"
     );
     let wrong = post(&first);

@@ -22,6 +22,8 @@ fn state(dir: &std::path::Path, auth: Option<BotAuth>) -> AppState {
         max_body: 1 << 20,
         max_pending: 1000,
         bot: Some(Arc::new(Bot { auth })),
+        routing: Default::default(),
+        teams: false,
     }
 }
 

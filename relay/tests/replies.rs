@@ -54,6 +54,8 @@ fn setup() -> (tempfile::TempDir, AppState, Queue) {
         max_body: 1 << 20,
         max_pending: 100,
         bot: Some(Arc::new(Bot { auth: None })),
+        routing: Default::default(),
+        teams: false,
     };
     (dir, state, queue)
 }

@@ -5,10 +5,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use edgetherm_proto::{Accepted, EventBatch};
+use edgetherm_proto::{Accepted, Event, EventBatch, EventKind, TestRoute};
 
 use super::{ApiError, AppState};
 use crate::metrics::Metrics;
+use crate::routing::wants;
+use crate::store::Queued;
 
 /// At most this many events per batch.
 const MAX_EVENTS: usize = 1_000;
@@ -157,7 +159,49 @@ pub async fn post_events(
     if accepted.new > 0 {
         tracing::info!(gateway = %gateway, new = accepted.new, duplicate = accepted.duplicate, "events accepted");
     }
+    let tests = test_routes(&s, &gateway, batch.site.as_deref(), &batch.events);
     Ok(Json(Accepted {
         accepted: accepted.ids,
+        tests,
     }))
+}
+
+/// For each test event: how many conversations routing sends it to, so the
+/// gateway's `test-alert` can say where the chain stops.
+fn test_routes(
+    s: &AppState,
+    gateway: &str,
+    site: Option<&str>,
+    events: &[Event],
+) -> Vec<TestRoute> {
+    let tests: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Test)
+        .collect();
+    if tests.is_empty() {
+        return Vec::new();
+    }
+    let conversations = s.store.conversations();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    tests
+        .into_iter()
+        .map(|e| {
+            let q = Queued {
+                gateway: gateway.to_string(),
+                site: site.map(str::to_string),
+                event: e.clone(),
+            };
+            let n = conversations
+                .iter()
+                .filter(|c| wants(c, &q, &s.routing, now_ms))
+                .count();
+            TestRoute {
+                id: e.id.clone(),
+                conversations: n as u32,
+                teams: s.teams,
+            }
+        })
+        .collect()
 }

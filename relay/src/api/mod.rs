@@ -29,6 +29,10 @@ pub struct AppState {
     pub max_pending: usize,
     /// The bot's inbound side, if `[bot]` is configured.
     pub bot: Option<crate::bot::messages::BotHandle>,
+    /// `[routing]`, to tell a gateway where its test alert goes.
+    pub routing: crate::routing::Routing,
+    /// True when the relay sends to Teams (it has credentials).
+    pub teams: bool,
 }
 
 /// The router with every route.

@@ -43,6 +43,26 @@ pub const ADAPTIVE_CARD: &str = "application/vnd.microsoft.card.adaptive";
 /// Teams rejects messages larger than about 28 KB.
 pub const MAX_MESSAGE_BYTES: usize = 28 * 1024;
 
+/// The card and notification text for a queued event: "gateway silent"
+/// events (from the relay's liveness watch) get their own card, with the
+/// gateway's last reported values; everything else is an alert card.
+pub fn event_card(
+    e: &edgetherm_proto::Event,
+    ctx: &CardContext,
+    last_values: &[(String, Option<f64>)],
+) -> (Value, String) {
+    if e.rule.as_deref() == Some(crate::liveness::SILENT_RULE) {
+        let last_seen = e.since.as_deref().unwrap_or(&e.at);
+        let resolved_at = (e.kind == edgetherm_proto::EventKind::Resolved).then_some(e.at.as_str());
+        (
+            silent_gateway_card(ctx.gateway, ctx.site, last_seen, last_values, resolved_at),
+            silent_gateway_summary(ctx.gateway, ctx.site, last_seen, resolved_at),
+        )
+    } else {
+        (alert_card(e, ctx), alert_summary(e, ctx))
+    }
+}
+
 /// Context a card needs beyond the event.
 pub struct CardContext<'a> {
     /// The gateway that sent the event.

@@ -1,0 +1,221 @@
+//! `edgetherm-relay serve`: the admin socket, the Teams sender, and the HTTP
+//! or HTTPS server (`/v1/events`, `/api/messages`, `/healthz`, `/metrics`)
+//! until SIGTERM or ctrl-c; at exit the admin socket is removed.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::bot::auth::BotAuth;
+use crate::bot::messages::{Bot, BotHandle};
+use crate::config::{self, Config};
+use crate::liveness::Watch;
+use crate::metrics::Metrics;
+use crate::queue::Queue;
+use crate::sender::Sender;
+use crate::store::Store;
+use crate::teams::connector::Connector;
+use crate::teams::token::TokenSource;
+
+/// Runs the server on a new tokio runtime until SIGTERM or ctrl-c.
+pub fn serve(cfg: &Config) -> Result<(), String> {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| format!("tokio runtime: {e}"))?;
+    rt.block_on(run(cfg, shutdown_signal()))
+}
+
+/// Runs the server until `shutdown` completes, then lets open requests
+/// finish.
+pub async fn run<F>(cfg: &Config, shutdown: F) -> Result<(), String>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    // Idempotent; reqwest and rustls need a process-wide provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Before anything is opened: a bad certificate fails fast.
+    let tls = tls_config(&cfg.server)?;
+    let store = Store::open(&cfg.server.data_dir).map_err(|e| e.to_string())?;
+    let metrics = Arc::new(Metrics::default());
+    let admin_task = crate::admin::serve(&cfg.server.data_dir, store.clone())
+        .await
+        .map_err(|e| format!("admin socket: {e}"))?;
+    let mut running = Running {
+        data_dir: cfg.server.data_dir.clone(),
+        tasks: vec![admin_task],
+    };
+    let bot = build_bot(cfg)?;
+    let sender = build_sender(cfg, &store, &metrics)?;
+    let teams = sender.is_some();
+    if let Some(sender) = sender {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        running.tasks.push(tokio::spawn(sender.run(wake)));
+    }
+    let watch = Watch::new(store.clone(), cfg.gateways.clone()).map_err(|e| e.to_string())?;
+    running.tasks.push(tokio::spawn(watch.run()));
+    let state = AppState {
+        store,
+        metrics,
+        max_body: cfg.server.max_body_bytes,
+        max_pending: cfg.server.max_pending,
+        bot,
+        routing: cfg.routing.clone(),
+        teams,
+    };
+    let listener = bind(cfg.server.listen).await?;
+    let router = api::router(state);
+    let listen = cfg.server.listen;
+    let served = match tls {
+        None => {
+            tracing::info!(%listen, "edgetherm-relay serving (plain HTTP)");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            tracing::info!(%listen, "edgetherm-relay serving (HTTPS)");
+            serve_tls(listener, tls, router, shutdown).await
+        }
+    };
+    drop(running);
+    served.map_err(|e| e.to_string())
+}
+
+async fn serve_tls<F>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let listener = crate::tls::TlsListener::new(listener, tls);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// What runs beside the HTTP server; stopped, and the admin socket removed,
+/// when `run` returns, on success and on error alike.
+struct Running {
+    data_dir: PathBuf,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = std::fs::remove_file(crate::admin::socket_path(&self.data_dir));
+    }
+}
+
+/// The rustls config when `[server] tls_cert_file` and `tls_key_file` are set.
+fn tls_config(server: &config::Server) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+    match (&server.tls_cert_file, &server.tls_key_file) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => crate::tls::server_config(cert, key).map(Some),
+        // Config::parse rejects these; a Config built by hand might not.
+        (Some(_), None) => Err("[server] tls_cert_file is set but tls_key_file is missing".into()),
+        (None, Some(_)) => Err("[server] tls_key_file is set but tls_cert_file is missing".into()),
+    }
+}
+
+fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// The inbound side of `/api/messages`: `None` without `[bot]`.
+fn build_bot(cfg: &Config) -> Result<Option<BotHandle>, String> {
+    let Some(b) = &cfg.bot else {
+        return Ok(None);
+    };
+    if b.allow_unauthenticated {
+        tracing::warn!(
+            "[bot] allow_unauthenticated = true: /api/messages ACCEPTS UNAUTHENTICATED \
+             REQUESTS. Local development only: anyone who can reach this port can pose as Teams."
+        );
+        return Ok(Some(Arc::new(Bot { auth: None })));
+    }
+    let http = http_client(Duration::from_secs(10))?;
+    let auth = BotAuth::new(http, b.openid_metadata_url(), b.app_id.clone());
+    Ok(Some(Arc::new(Bot { auth: Some(auth) })))
+}
+
+/// The Teams sender: `None` unless `[bot]` has `app_secret_file` and `tenant_id`.
+fn build_sender(
+    cfg: &Config,
+    store: &Store,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<Sender>, String> {
+    let (b, secret_path, tenant) = match &cfg.bot {
+        Some(b) => match (&b.app_secret_file, &b.tenant_id) {
+            (Some(s), Some(t)) => (b, s, t),
+            _ => return Ok(no_sender()),
+        },
+        None => return Ok(no_sender()),
+    };
+    let secret = read_secret(secret_path)?;
+    let http = http_client(Duration::from_secs(20))?;
+    let login = b.login_url();
+    let token_url = format!("{}/{tenant}/oauth2/v2.0/token", login.trim_end_matches('/'));
+    let scope = "https://api.botframework.com/.default".to_string();
+    let tokens = TokenSource::new(http.clone(), token_url, b.app_id.clone(), secret, scope);
+    let queue = Queue::open(store).map_err(|e| e.to_string())?;
+    let connector = Connector::new(http, Arc::new(tokens));
+    let routing = cfg.routing.clone();
+    Ok(Some(Sender::new(
+        queue,
+        store.clone(),
+        connector,
+        routing,
+        metrics.clone(),
+    )))
+}
+
+fn no_sender() -> Option<Sender> {
+    tracing::warn!(
+        "no [bot] app_id / app_secret_file / tenant_id: \
+         accepted events are kept but nothing is sent to Teams"
+    );
+    None
+}
+
+fn read_secret(path: &Path) -> Result<String, String> {
+    let secret = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read [bot] app_secret_file {}: {e}", path.display()))?;
+    Ok(secret.trim().to_string())
+}
+
+async fn bind(listen: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))
+}
+
+/// Completes on SIGTERM (systemd's stop) or ctrl-c.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+        }
+        Err(e) => {
+            tracing::error!("cannot handle SIGTERM ({e}): stop with ctrl-c / SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
