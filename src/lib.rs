@@ -1,8 +1,9 @@
 //! edgetherm: temperature alerting that lives on the gateway.
 //!
 //! Data flows one way: `sources` → readings → `rules` → events → `outbox`
-//! (in the `store`) → sinks (the log today, the relay uplink later).
+//! (in the `store`) → sinks (the log, and the relay `uplink`).
 
+pub mod backoff;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -15,3 +16,4 @@ pub mod run;
 pub mod scan;
 pub mod sources;
 pub mod store;
+pub mod uplink;

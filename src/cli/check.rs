@@ -73,7 +73,16 @@ pub fn summary(cfg: &Config) -> String {
     );
     match &cfg.relay {
         Some(r) => {
-            let _ = writeln!(s, "relay    {} (heartbeat {}) — uplink not built in this version: events stay in the outbox", r.url, format_duration(r.heartbeat));
+            let _ = writeln!(
+                s,
+                "relay    {} (heartbeat {}){}",
+                r.url,
+                format_duration(r.heartbeat),
+                r.ca_file
+                    .as_ref()
+                    .map(|c| format!(", CA {}", c.display()))
+                    .unwrap_or_default()
+            );
         }
         None => {
             let _ = writeln!(s, "relay    none: alert events go to the log only");

@@ -107,6 +107,25 @@ pub fn render_status(s: &StatusReport) -> String {
                 .unwrap_or_default()
         );
     }
+    if let Some(r) = &s.relay {
+        out += &format!(
+            "\nrelay {} {}; last accepted {}; {} event(s) in {} batch(es) since start{}\n",
+            r.url,
+            if r.state == "ok" {
+                "ok".to_string()
+            } else {
+                r.state.to_uppercase()
+            },
+            r.last_ok.as_deref().unwrap_or("never"),
+            r.delivered,
+            r.batches,
+            r.last_error
+                .as_ref()
+                .filter(|_| r.state != "ok")
+                .map(|e| format!("; {} failure(s), last: {e}", r.failures))
+                .unwrap_or_default()
+        );
+    }
     out += &format!(
         "\noutbox {} event(s); delivery: {}\nstore {} ({} bytes); dropped: {} expired, {} for space; store errors: {}\n",
         s.outbox, s.delivery, s.store_path, s.store_bytes, s.dropped_expired, s.dropped_for_space, s.store_errors
@@ -171,7 +190,8 @@ pub fn history(cfg: &Config, sensor: &str, since: &str, limit: usize, json: bool
 
 /// `edgetherm test-alert`.
 pub fn test_alert(cfg: &Config) -> ExitCode {
-    match control::ask(&cfg.agent.data_dir, &Request::TestAlert, TIMEOUT) {
+    let wait = crate::control::TEST_WAIT + TIMEOUT;
+    match control::ask(&cfg.agent.data_dir, &Request::TestAlert, wait) {
         Ok(Reply::TestAlert { id, delivered_to }) => {
             println!("test alert {id} sent: delivered to {delivered_to}");
             ExitCode::SUCCESS

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::rules::AlertStatus;
 
 pub use client::{ask, AskError};
-pub use server::{serve, CoreHandle, Served};
+pub use server::{serve, CoreHandle, Served, TEST_WAIT};
 
 /// The socket's path inside a data dir.
 pub fn socket_path(data_dir: &std::path::Path) -> std::path::PathBuf {
@@ -95,6 +95,9 @@ pub struct StatusReport {
     /// The MQTT broker connection, if there are mqtt sensors.
     #[serde(default)]
     pub mqtt: Option<crate::mqtt::MqttStatus>,
+    /// The relay uplink, if `[relay]` is configured.
+    #[serde(default)]
+    pub relay: Option<crate::uplink::UplinkStatus>,
 }
 
 /// One sensor in `status`.

@@ -9,13 +9,22 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{HistoryRow, Reply, Request};
 use crate::store::Store;
+use crate::uplink::{TestOutcome, UplinkHandle};
+
+/// How long `test-alert` waits for the relay (the CLI waits a little longer).
+pub const TEST_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Requests the core loop must answer (it owns the engine and the last values).
 pub type CoreHandle = mpsc::Sender<(Request, oneshot::Sender<Reply>)>;
 
 /// Binds the socket (replacing a stale one left by a killed agent) and serves
 /// connections until the task is dropped. Fails if another agent answers there.
-pub async fn serve(path: PathBuf, store: Store, core: CoreHandle) -> std::io::Result<Served> {
+pub async fn serve(
+    path: PathBuf,
+    store: Store,
+    core: CoreHandle,
+    uplink: Option<UplinkHandle>,
+) -> std::io::Result<Served> {
     if path.exists() {
         if UnixStream::connect(&path).await.is_ok() {
             return Err(std::io::Error::new(
@@ -42,8 +51,9 @@ pub async fn serve(path: PathBuf, store: Store, core: CoreHandle) -> std::io::Re
             };
             let store = store.clone();
             let core = core.clone();
+            let uplink = uplink.clone();
             tokio::spawn(async move {
-                if let Err(e) = handle(stream, &store, &core).await {
+                if let Err(e) = handle(stream, &store, &core, uplink.as_ref()).await {
                     tracing::debug!(error = %e, "control connection ended with an error");
                 }
             });
@@ -70,7 +80,12 @@ impl Served {
     }
 }
 
-async fn handle(stream: UnixStream, store: &Store, core: &CoreHandle) -> std::io::Result<()> {
+async fn handle(
+    stream: UnixStream,
+    store: &Store,
+    core: &CoreHandle,
+    uplink: Option<&UplinkHandle>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     // A request is one short line; refuse to buffer more than 64 KiB.
@@ -100,9 +115,13 @@ async fn handle(stream: UnixStream, store: &Store, core: &CoreHandle) -> std::io
                     message: "the agent is shutting down".into(),
                 }
             } else {
-                rx.await.unwrap_or(Reply::Error {
+                let reply = rx.await.unwrap_or(Reply::Error {
                     message: "the agent did not answer".into(),
-                })
+                });
+                match (reply, uplink) {
+                    (Reply::TestAlert { id, .. }, Some(u)) => follow_test(u, id).await,
+                    (reply, _) => reply,
+                }
             }
         }
     };
@@ -110,6 +129,42 @@ async fn handle(stream: UnixStream, store: &Store, core: &CoreHandle) -> std::io
     body.push(b'\n');
     write.write_all(&body).await?;
     write.shutdown().await
+}
+
+/// Waits for the uplink to carry a test event to the relay, and says where
+/// the chain stopped if it did not get there.
+async fn follow_test(uplink: &UplinkHandle, id: String) -> Reply {
+    let status = || uplink.status();
+    match uplink.wait_test(&id, TEST_WAIT).await {
+        Some(TestOutcome::Delivered { route: Some((n, true)) }) if n > 0 => Reply::TestAlert {
+            delivered_to: format!("the relay ({}), which queued it for {n} Teams conversation(s)", status().url),
+            id,
+        },
+        Some(TestOutcome::Delivered { route: Some((_, true)) }) => Reply::Error {
+            message: format!("test alert {id} reached the relay ({}), but no Teams conversation subscribes to this gateway: install the Teams app (or message the bot `subscribe *`) and try again", status().url),
+        },
+        Some(TestOutcome::Delivered { route: Some((_, false)) }) => Reply::Error {
+            message: format!("test alert {id} reached the relay ({}), but the relay has no Teams credentials ([bot] app_id, app_secret_file, tenant_id) and sends nothing", status().url),
+        },
+        Some(TestOutcome::Delivered { route: None }) => Reply::TestAlert {
+            delivered_to: format!("the relay ({}); it did not say where it sends it", status().url),
+            id,
+        },
+        Some(TestOutcome::Failed(why)) => Reply::Error {
+            message: format!("test alert {id} did not reach the relay: {why}; it stays in the outbox and the agent keeps retrying"),
+        },
+        None => {
+            let s = status();
+            Reply::Error {
+                message: format!(
+                    "test alert {id} has not reached the relay within {} s (uplink {}; last error: {}). It stays in the outbox and the agent keeps retrying",
+                    TEST_WAIT.as_secs(),
+                    s.state,
+                    s.last_error.as_deref().unwrap_or("none")
+                ),
+            }
+        }
+    }
 }
 
 /// Answers a history request from the store.

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::route::Router;
+use crate::backoff::Backoff;
 use crate::config::{MqttConfig, Secret};
 use crate::reading::{MonoClock, RawReading, Wall};
 
@@ -120,15 +121,6 @@ pub(super) fn explain(e: &ConnectionError) -> String {
     format!("{text}{hint}")
 }
 
-/// Small, dependency-free jitter: ±25% around `base`.
-fn jittered(base: Duration, seed: &mut u64) -> Duration {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    let factor = 0.75 + (*seed % 1000) as f64 / 2000.0;
-    base.mul_f64(factor)
-}
-
 /// Runs the broker connection until the receiver goes away.
 pub async fn run(
     cfg: MqttConfig,
@@ -143,8 +135,7 @@ pub async fn run(
         s.broker = cfg.url.clone();
         s.subscriptions = filters.clone();
     }
-    let mut seed = (Wall::system_now().ms as u64) | 1;
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     let set = |f: &dyn Fn(&mut MqttStatus)| f(&mut status.lock().expect("status lock"));
     loop {
         let opts = match options(&cfg) {
@@ -164,7 +155,7 @@ pub async fn run(
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     connected = true;
                     reported_error = false;
-                    backoff = Duration::from_secs(1);
+                    backoff.reset();
                     tracing::info!(broker = %cfg.url, subscriptions = filters.len(), "MQTT connected");
                     set(&|s| {
                         s.connected = true;
@@ -230,8 +221,7 @@ pub async fn run(
                         s.connected = false;
                         s.last_error = Some(why.clone());
                     });
-                    tokio::time::sleep(jittered(backoff, &mut seed)).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    tokio::time::sleep(backoff.next_delay()).await;
                     if matches!(e, ConnectionError::RequestsDone) {
                         break;
                     }
@@ -258,17 +248,5 @@ mod tests {
         );
         assert_eq!(endpoint("mqtts://[::1]:8884"), (true, "::1".into(), 8884));
         assert_eq!(endpoint("mqtt://[::1]"), (false, "::1".into(), 1883));
-    }
-
-    #[test]
-    fn jitter_stays_within_a_quarter() {
-        let mut seed = 42;
-        for _ in 0..1000 {
-            let d = jittered(Duration::from_secs(8), &mut seed);
-            assert!(
-                d >= Duration::from_secs(6) && d <= Duration::from_secs(10),
-                "{d:?}"
-            );
-        }
     }
 }

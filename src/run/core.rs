@@ -36,6 +36,7 @@ pub struct Core {
     /// Outputs that could not be saved yet (disk full, I/O error): retried every tick.
     unsaved: Vec<Output>,
     mqtt: Option<crate::mqtt::StatusCell>,
+    uplink: Option<crate::uplink::Feed>,
     dropped_expired: u64,
     dropped_for_space: u64,
     store_errors: u64,
@@ -50,6 +51,7 @@ impl Core {
         opened: Opened,
         notes: Vec<(String, String)>,
         mqtt: Option<crate::mqtt::StatusCell>,
+        uplink: Option<crate::uplink::Feed>,
     ) -> Core {
         let mut clock = Clock::new(mono, store.last_wall_ms());
         let (now, _, _) = clock.now();
@@ -64,6 +66,7 @@ impl Core {
             notes: notes.into_iter().collect(),
             unsaved: Vec::new(),
             mqtt,
+            uplink,
             dropped_expired: 0,
             dropped_for_space: 0,
             store_errors: 0,
@@ -166,6 +169,9 @@ impl Core {
             Ok(v) => {
                 last.value = Some((*v, mono));
                 last.fault = None;
+                if let Some(u) = &self.uplink {
+                    u.last.send_modify(|l| l.set(&r.sensor, *v, mono));
+                }
                 tracing::debug!(sensor = %r.sensor, value = v, "reading");
             }
             Err(f) => {
@@ -202,11 +208,18 @@ impl Core {
         }
     }
 
-    /// Logs the outbox; without a relay the log is its destination.
+    /// Logs the outbox and rings the uplink; without a relay the log is its
+    /// destination.
     fn deliver(&mut self) {
         let remove = self.cfg.relay.is_none();
-        if let Err(e) = tokio::task::block_in_place(|| outbox::drain_to_log(&self.store, remove)) {
-            tracing::error!(error = %e, "cannot read the outbox; will retry");
+        match tokio::task::block_in_place(|| outbox::drain_to_log(&self.store, remove)) {
+            Ok(0) => {}
+            Ok(_) => {
+                if let Some(u) = &self.uplink {
+                    u.wake.notify_one();
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the outbox; will retry"),
         }
     }
 
@@ -275,7 +288,7 @@ impl Core {
                 }
                 self.deliver();
                 let delivered_to = if self.cfg.relay.is_some() {
-                    "the agent's log; it waits in the outbox because this version has no relay uplink yet".to_string()
+                    "the agent's log and the relay uplink".to_string()
                 } else {
                     "the agent's log (no [relay] configured)".to_string()
                 };
@@ -338,11 +351,11 @@ impl Core {
             sensors,
             alerts: self.engine.status(),
             outbox: self.store.outbox_len() as u64,
-            delivery: if self.cfg.relay.is_some() {
-                "log; relay uplink not built yet (events kept in the outbox)".into()
-            } else {
-                "log (no [relay] configured)".into()
+            delivery: match &self.cfg.relay {
+                Some(r) => format!("log and relay {}", r.url),
+                None => "log (no [relay] configured)".into(),
             },
+            relay: self.uplink.as_ref().map(|u| u.handle.status()),
             store_path: self.store.path().display().to_string(),
             store_bytes: self.store.size_on_disk(),
             dropped_expired: self.dropped_expired,

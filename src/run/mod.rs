@@ -1,4 +1,4 @@
-//! `edgetherm run`: sources → readings → rules → events → outbox → log.
+//! `edgetherm run`: sources → readings → rules → events → outbox → log and relay uplink.
 
 mod core;
 mod poller;
@@ -20,6 +20,9 @@ pub enum RunError {
     /// The store could not be opened or recovered.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The relay uplink could not be set up (e.g. a bad `ca_file`).
+    #[error("{0}")]
+    Uplink(#[from] crate::uplink::ClientError),
     /// The control socket could not be set up.
     #[error("control socket {path}: {source}")]
     Control {
@@ -58,8 +61,23 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
             "THE STORE WAS DAMAGED: it was moved aside and a fresh one started; readings and alert state from before are in the moved copy"
         ),
     }
+    let uplink = match &cfg.relay {
+        Some(r) => Some(crate::uplink::Uplink::new(
+            r,
+            store.clone(),
+            cfg.agent.gateway_id.clone(),
+            cfg.agent.site.clone(),
+            mono,
+        )?),
+        None => None,
+    };
+    let (uplink, feed) = match uplink {
+        Some((u, f)) => (Some(u), Some(f)),
+        None => (None, None),
+    };
     let (req_tx, req_rx) = mpsc::channel(16);
-    let server = control::serve(socket.clone(), store.clone(), req_tx)
+    let uplink_handle = feed.as_ref().map(|f| f.handle.clone());
+    let server = control::serve(socket.clone(), store.clone(), req_tx, uplink_handle)
         .await
         .map_err(|source| RunError::Control {
             path: socket.clone(),
@@ -100,12 +118,13 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         _ => None,
     };
     drop(tx);
-    if cfg.relay.is_some() {
-        tracing::warn!("[relay] is configured, but this version has no relay uplink yet: events are logged and kept in the outbox for it");
+    if let Some(u) = uplink {
+        tracing::info!(url = %u.client.events_url(), heartbeat = ?u.heartbeat, "relay uplink started");
+        pollers.push(tokio::spawn(u.run()));
     }
     tracing::info!(gateway = %cfg.agent.gateway_id, sensors = cfg.sensors.len(), rules = cfg.rules.len(), "edgetherm agent started");
 
-    let mut core = Core::new(cfg, store.clone(), mono, opened, notes, mqtt_status);
+    let mut core = Core::new(cfg, store.clone(), mono, opened, notes, mqtt_status, feed);
     core.start()?;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let result = core.run(rx, req_rx).await;
