@@ -129,11 +129,15 @@ fn status(store: &Store, queue: &Queue, conv: &ConversationRef) -> String {
     let open = queue.open_alerts();
     s += &format!("\n**Open alerts** ({})\n", open.len());
     for q in open.iter().take(20) {
+        let what = if q.event.rule.as_deref() == Some(crate::liveness::SILENT_RULE) {
+            "gateway silent"
+        } else {
+            q.event.kind.as_str()
+        };
         s += &format!(
-            "- {} / {}: {} since {}\n",
+            "- {} / {}: {what} since {}\n",
             q.gateway,
             q.event.sensor.as_deref().unwrap_or("-"),
-            q.event.kind.as_str(),
             q.event.since.as_deref().unwrap_or(&q.event.at)
         );
     }
