@@ -27,6 +27,8 @@ use crate::store::Store;
 const MAX_BATCH: usize = 100;
 /// Retries of a down or busy relay back off up to this.
 const RETRY_CAP: Duration = Duration::from_secs(60);
+/// The shortest wait after a 429/5xx, whatever `Retry-After` says.
+const MIN_RETRY: Duration = Duration::from_secs(1);
 /// A refused batch (bad token, version mismatch) is retried this often, so a
 /// fix on the relay's side is picked up without touching the gateway.
 const REFUSED_RETRY: Duration = Duration::from_secs(300);
@@ -142,6 +144,8 @@ impl Uplink {
                     failing_since_logged = false;
                     if missing == 0 {
                         resend.reset();
+                        // A 413 shrank batches; grow back as they get through.
+                        batch_size = (batch_size * 2).min(MAX_BATCH);
                         // More may be waiting: go again at once.
                         continue;
                     }
@@ -151,7 +155,7 @@ impl Uplink {
                     // with the warning).
                     resend.next_delay()
                 }
-                Outcome::TooLarge if batch_size > 1 => {
+                Outcome::TooLarge if batch_size > 1 && pending.len() > 1 => {
                     batch_size = (batch_size / 2).max(1);
                     tracing::warn!(
                         batch_size,
@@ -160,13 +164,14 @@ impl Uplink {
                     continue;
                 }
                 Outcome::TooLarge => {
-                    let why = "the relay refuses even a single event as too large (413): raise its [server] max_body_bytes".to_string();
+                    let why = "the relay refuses a batch with at most one event as too large (413): raise its [server] max_body_bytes".to_string();
                     self.on_failure(&pending, "refused", why, &mut failing_since_logged);
                     REFUSED_RETRY
                 }
                 Outcome::Retry { after, why } => {
                     self.on_failure(&pending, "retrying", why, &mut failing_since_logged);
-                    after.unwrap_or_else(|| backoff.next_delay())
+                    // A zero Retry-After must not turn into a tight loop.
+                    after.map_or_else(|| backoff.next_delay(), |a| a.max(MIN_RETRY))
                 }
                 Outcome::Refused { why, .. } => {
                     self.on_failure(&pending, "refused", why, &mut failing_since_logged);
@@ -286,8 +291,8 @@ impl Uplink {
             }
             *logged = true;
         }
-        for (_, e) in pending.iter().filter(|(_, e)| e.kind == EventKind::Test) {
-            self.handle.settle(&e.id, TestOutcome::Failed(why.clone()));
-        }
+        // Every waiting test-alert hears it, even one whose event sits
+        // behind a full batch: it would not get through either.
+        self.handle.fail_waiting(&why);
     }
 }

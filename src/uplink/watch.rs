@@ -100,6 +100,16 @@ impl UplinkHandle {
         }
     }
 
+    /// Tells every waiter that the last attempt failed, and why.
+    pub(super) fn fail_waiting(&self, why: &str) {
+        let mut w = self.waiting.lock().expect("uplink waiters");
+        for (_, list) in w.waiters.drain() {
+            for tx in list {
+                let _ = tx.send(TestOutcome::Failed(why.to_string()));
+            }
+        }
+    }
+
     /// True if someone waits on `id`.
     #[cfg(test)]
     fn is_awaited(&self, id: &str) -> bool {
@@ -140,5 +150,18 @@ mod tests {
         );
         // A failure is not remembered: a later wait triggers a new attempt.
         assert_eq!(h.wait_test("late", Duration::from_millis(10)).await, None);
+
+        // A failed attempt answers every waiter, in that batch or not.
+        let h3 = h.clone();
+        let behind =
+            tokio::spawn(async move { h3.wait_test("behind", Duration::from_secs(5)).await });
+        while !h.is_awaited("behind") {
+            tokio::task::yield_now().await;
+        }
+        h.fail_waiting("relay down");
+        assert_eq!(
+            behind.await.unwrap(),
+            Some(TestOutcome::Failed("relay down".into()))
+        );
     }
 }
