@@ -187,9 +187,16 @@ impl Uplink {
 
     async fn pending(&self, limit: usize) -> Result<Vec<(u64, Event)>, crate::store::StoreError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.outbox_after(0, limit))
-            .await
-            .expect("outbox read thread")
+        // Only what the log already has: every event is logged before it can
+        // leave (and vanish from) the outbox, even at start-up.
+        tokio::task::spawn_blocking(move || {
+            let upto = store.logged_upto();
+            let mut events = store.outbox_after(0, limit)?;
+            events.retain(|(seq, _)| *seq <= upto);
+            Ok(events)
+        })
+        .await
+        .expect("outbox read thread")
     }
 
     async fn batch(&self, events: Vec<Event>) -> EventBatch {
