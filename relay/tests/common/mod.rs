@@ -7,6 +7,7 @@
 // reported as dead code in every binary that leaves it out.
 #![allow(dead_code)]
 
+pub mod agent_proc;
 pub mod events;
 pub mod fake_teams;
 pub mod http;
