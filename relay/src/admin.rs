@@ -29,10 +29,20 @@ pub enum Request {
 pub enum Reply {
     /// The new token.
     Token(String),
-    /// Every conversation reference.
-    Conversations(Vec<crate::conversations::ConversationRef>),
+    /// Every conversation reference, and the Graph install rows.
+    Conversations(Listing),
     /// What went wrong.
     Error(String),
+}
+
+/// What `edgetherm-relay conversations` lists.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Listing {
+    /// Every conversation reference.
+    pub conversations: Vec<crate::conversations::ConversationRef>,
+    /// One row per user of `[graph]` (proactive installation), if any.
+    #[serde(default)]
+    pub installs: Vec<crate::graph::report::InstallRow>,
 }
 
 /// The socket path in a data dir.
@@ -53,7 +63,13 @@ pub fn handle(store: &Store, req: Request) -> Reply {
                 Err(e) => Reply::Error(e.to_string()),
             },
         },
-        Request::Conversations => Reply::Conversations(store.conversations()),
+        Request::Conversations => match crate::graph::report::rows(store) {
+            Ok(installs) => Reply::Conversations(Listing {
+                conversations: store.conversations(),
+                installs,
+            }),
+            Err(e) => Reply::Error(e.to_string()),
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -46,9 +47,9 @@ pub struct Config {
     /// `[routing]`.
     #[serde(default)]
     pub routing: crate::routing::Routing,
-    /// `[graph]` (not built yet: accepted so configs written for it load).
+    /// `[graph]`: proactive installation of the Teams app through Microsoft Graph.
     #[serde(default)]
-    pub graph: Option<toml::Table>,
+    pub graph: Option<Graph>,
     /// `[gateways]`: the liveness watch.
     #[serde(default)]
     pub gateways: crate::liveness::LivenessConfig,
@@ -113,6 +114,144 @@ pub struct Bot {
     /// Accept activities without a valid token (local development only).
     #[serde(default)]
     pub allow_unauthenticated: bool,
+}
+
+/// `[graph]`: the users to reach before they ever open the bot. For each,
+/// the relay checks the user's installed Teams apps through Microsoft Graph,
+/// installs the app when it is missing and keeps the resulting conversation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Graph {
+    /// The app's id in the organisation's app catalog (Teams admin center →
+    /// Manage apps; or `GET /appCatalogs/teamsApps?$filter=externalId eq
+    /// '{manifest id}'`). Not the manifest's `id` for org-catalog apps.
+    pub teams_app_id: Guid,
+    /// The manifest's `id` (default: `[bot] app_id`): a user who has the app
+    /// under another catalog id (an older upload) is found by it.
+    #[serde(default)]
+    pub manifest_id: Option<Guid>,
+    /// Azure AD (Entra ID) object ids of users.
+    #[serde(default)]
+    pub users: Vec<Guid>,
+    /// Microsoft 365 groups (or teams, by their group id): every member who
+    /// is a user is reached too.
+    #[serde(default)]
+    pub groups: Vec<Guid>,
+    /// Requests per second to Graph.
+    #[serde(default = "default_graph_rate")]
+    pub rate: Rate,
+    /// How long to wait for Teams' `conversationUpdate` after an install
+    /// before looking the chat up (or creating it) instead.
+    #[serde(default = "default_conversation_grace")]
+    pub conversation_grace: Interval,
+    /// How often the whole list is checked again (`"off"`: only at start).
+    #[serde(default = "default_recheck")]
+    pub recheck: Interval,
+}
+
+fn default_graph_rate() -> Rate {
+    Rate(5.0)
+}
+fn default_conversation_grace() -> Interval {
+    Interval(Some(Duration::from_secs(60)))
+}
+fn default_recheck() -> Interval {
+    Interval(Some(Duration::from_secs(24 * 3600)))
+}
+
+/// A GUID as Entra ID and the Teams app catalog write them
+/// (`8-4-4-4-12` hexadecimal digits), kept in lower case.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Guid(String);
+
+impl Guid {
+    /// Checks and normalises `s`.
+    pub fn parse(s: &str) -> Result<Guid, String> {
+        let s = s.trim();
+        let groups: Vec<&str> = s.split('-').collect();
+        let ok = groups.len() == 5
+            && groups
+                .iter()
+                .zip([8, 4, 4, 4, 12])
+                .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+        if ok {
+            Ok(Guid(s.to_ascii_lowercase()))
+        } else {
+            Err(format!(
+                "expected a GUID like \"00000000-0000-0000-0000-000000000000\", found {s:?}"
+            ))
+        }
+    }
+
+    /// The GUID, lower case.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Guid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Guid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Guid::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Requests per second: a positive number (`5`, `0.5`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate(pub f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Rate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("requests per second, a number between 0.01 and 1000")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Rate, E> {
+                if (0.01..=1000.0).contains(&v) {
+                    Ok(Rate(v))
+                } else {
+                    Err(E::custom(format!(
+                        "expected requests per second between 0.01 and 1000, found {v}"
+                    )))
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Rate, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Rate, E> {
+                self.visit_f64(v as f64)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A duration like `"60s"` or `"24h"`, or `"off"` (None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(pub Option<Duration>);
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim() == "off" {
+            return Ok(Interval(None));
+        }
+        humantime::parse_duration(s.trim())
+            .map(|v| Interval(Some(v)))
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "expected a duration like \"60s\" or \"24h\", or \"off\", found {s:?} ({e})"
+                ))
+            })
+    }
 }
 
 /// The Microsoft cloud the bot lives in.
@@ -244,20 +383,71 @@ impl Config {
                 ),
             ));
         }
+        if let Some(g) = &cfg.graph {
+            if g.users.is_empty() && g.groups.is_empty() {
+                return Err(invalid(
+                    table_offset(src, "graph"),
+                    "[graph] lists nobody: set users = [\"<Azure AD object id>\", ...] and/or \
+                     groups = [\"<Microsoft 365 group id>\", ...], or remove [graph]"
+                        .into(),
+                ));
+            }
+            let creds = cfg
+                .bot
+                .as_ref()
+                .is_some_and(|b| b.app_secret_file.is_some() && b.tenant_id.is_some());
+            if !creds {
+                return Err(invalid(
+                    table_offset(src, "graph"),
+                    "[graph] needs [bot] app_id, app_secret_file and tenant_id: the relay \
+                     installs the app with the bot's own app registration"
+                        .into(),
+                ));
+            }
+            if g.conversation_grace.0.is_none() {
+                return Err(invalid(
+                    value_offset(src, "graph", "conversation_grace"),
+                    "[graph] conversation_grace cannot be \"off\": expected a duration like \"60s\""
+                        .into(),
+                ));
+            }
+        }
         Ok(cfg)
     }
 }
 
 /// Where the value of `[server] key` starts in the source (0 if not found).
 fn server_value_offset(src: &str, key: &str) -> usize {
+    value_offset(src, "server", key)
+}
+
+/// Where the value of `[table] key` starts in the source (0 if not found).
+fn value_offset(src: &str, table: &str, key: &str) -> usize {
+    type Keys = std::collections::BTreeMap<String, toml::Spanned<toml::Value>>;
     #[derive(Deserialize)]
     struct Located {
         #[serde(default)]
-        server: Option<std::collections::BTreeMap<String, toml::Spanned<toml::Value>>>,
+        server: Option<Keys>,
+        #[serde(default)]
+        graph: Option<Keys>,
     }
-    toml::from_str::<Located>(src)
+    let Ok(d) = toml::from_str::<Located>(src) else {
+        return 0;
+    };
+    let keys = match table {
+        "server" => d.server,
+        "graph" => d.graph,
+        _ => None,
+    };
+    keys.and_then(|k| k.get(key).map(|v| v.span().start))
+        .unwrap_or(0)
+}
+
+/// Where `[table]` starts in the source (0 if not found).
+fn table_offset(src: &str, table: &str) -> usize {
+    toml::from_str::<std::collections::BTreeMap<String, toml::Spanned<toml::Value>>>(src)
         .ok()
-        .and_then(|d| d.server?.get(key).map(|v| v.span().start))
+        .and_then(|d| d.get(table).map(|v| v.span().start))
         .unwrap_or(0)
 }
 
@@ -340,6 +530,84 @@ mod tests {
         .to_string();
         assert!(
             e.starts_with("r.toml:1:27: [server] tls_key_file is set but tls_cert_file is missing"),
+            "{e}"
+        );
+    }
+
+    const BOT: &str = "[bot]\napp_id = \"a\"\napp_secret_file = \"s\"\ntenant_id = \"t\"\n";
+
+    #[test]
+    fn graph_section() {
+        let src = format!(
+            "[server]\n{BOT}[graph]\nteams_app_id = \"0D820ECD-DEF2-4297-ADAD-78056CDE7C78\"\n\
+             users = [\"5b649834-7412-4cce-9e69-176e95a394f5\"]\nrate = 2\n\
+             conversation_grace = \"5s\"\nrecheck = \"off\"\n"
+        );
+        let g = Config::parse(Path::new("r.toml"), &src)
+            .unwrap()
+            .graph
+            .unwrap();
+        assert_eq!(
+            g.teams_app_id.as_str(),
+            "0d820ecd-def2-4297-adad-78056cde7c78"
+        );
+        assert_eq!(g.users.len(), 1);
+        assert!(g.groups.is_empty() && g.manifest_id.is_none());
+        assert_eq!(g.rate, Rate(2.0));
+        assert_eq!(g.conversation_grace, Interval(Some(Duration::from_secs(5))));
+        assert_eq!(g.recheck, Interval(None));
+        let d = Config::parse(
+            Path::new("r.toml"),
+            &format!("[server]\n{BOT}[graph]\nteams_app_id = \"0d820ecd-def2-4297-adad-78056cde7c78\"\ngroups = [\"5b649834-7412-4cce-9e69-176e95a394f5\"]\n"),
+        )
+        .unwrap()
+        .graph
+        .unwrap();
+        assert_eq!(d.rate, Rate(5.0));
+        assert_eq!(
+            d.conversation_grace,
+            Interval(Some(Duration::from_secs(60)))
+        );
+        assert_eq!(d.recheck, Interval(Some(Duration::from_secs(86_400))));
+    }
+
+    #[test]
+    fn graph_errors_are_located() {
+        let app = "teams_app_id = \"0d820ecd-def2-4297-adad-78056cde7c78\"\n";
+        let err = |body: &str| {
+            Config::parse(
+                Path::new("r.toml"),
+                &format!("[server]\n{BOT}[graph]\n{body}"),
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        // Line 7 is the first line after [graph]; the GUID error points at the list.
+        let e = err(&format!("{app}users = [\"ok\"]\n"));
+        assert!(e.starts_with("r.toml:8:9: expected a GUID"), "{e}");
+        let e = err(&format!("{app}users = []\nuser = 1\n"));
+        assert!(e.starts_with("r.toml:9:1: unknown field `user`"), "{e}");
+        let e = err(&format!(
+            "{app}groups = [\"5b649834-7412-4cce-9e69-176e95a394f5\"]\nrate = 0\n"
+        ));
+        assert!(
+            e.starts_with("r.toml:9:8: expected requests per second"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{app}groups = [\"5b649834-7412-4cce-9e69-176e95a394f5\"]\nrecheck = \"daily\"\n"
+        ));
+        assert!(e.starts_with("r.toml:9:11: expected a duration"), "{e}");
+        let e = err(app);
+        assert!(e.starts_with("r.toml:6:1: [graph] lists nobody"), "{e}");
+        let e = Config::parse(
+            Path::new("r.toml"),
+            &format!("[server]\n[bot]\napp_id = \"a\"\n[graph]\n{app}users = [\"5b649834-7412-4cce-9e69-176e95a394f5\"]\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("[graph] needs [bot] app_id, app_secret_file and tenant_id"),
             "{e}"
         );
     }

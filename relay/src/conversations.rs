@@ -31,6 +31,16 @@ impl ConvState {
     }
 }
 
+/// The channel conversation a thread belongs to. Teams names a thread (a
+/// post and its replies) `<channel id>;messageid=<post id>`: activities from
+/// inside a thread carry such an id, while posting to the bare channel id
+/// starts a new thread. Other ids are returned unchanged.
+pub fn thread_root(conversation_id: &str) -> &str {
+    conversation_id
+        .split_once(";messageid=")
+        .map_or(conversation_id, |(root, _)| root)
+}
+
 /// A `mute PATTERN DURATION` in force.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mute {
@@ -147,6 +157,13 @@ impl ConversationRef {
         r.channel_id = cd.channel.map(|c| c.id).or(r.channel_id);
         r.updated_at = now.to_string();
         r
+    }
+
+    /// True for one thread of a channel (a reference kept so commands typed
+    /// there are answered there): alerts go to the channel itself, each one
+    /// a new thread, never into an existing thread.
+    pub fn is_thread(&self) -> bool {
+        thread_root(&self.conversation_id) != self.conversation_id
     }
 
     /// Who this is, for listings.

@@ -2,14 +2,17 @@
 //! (idempotently), remembers the Teams conversations it may write to, and
 //! turns events into proactive Teams messages, updated in place on resolve.
 //!
-//! Not built yet: Graph installation and the Teams app package (see README).
+//! Reaching users who never opened the bot: [`graph`] installs the Teams app
+//! for them through Microsoft Graph.
 
 pub mod admin;
 pub mod api;
 pub mod bot;
 pub mod config;
 pub mod conversations;
+pub mod graph;
 pub mod liveness;
+pub mod manifest;
 pub mod metrics;
 pub mod queue;
 pub mod routing;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use edgetherm_relay::admin::{self, Reply, Request};
 use edgetherm_relay::config::{self, Config};
+use edgetherm_relay::manifest;
 use edgetherm_relay::server;
 use edgetherm_relay::store::Store;
 
@@ -33,6 +34,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the Teams app package (manifest.json + icons, zipped) for the org's app catalog.
+    Manifest {
+        /// Where to write the zip
+        #[arg(long, value_name = "PATH", default_value = manifest::DEFAULT_OUT)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +65,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(&cfg),
         Command::Gateway(GatewayCmd::Add { id }) => gateway_add(&cfg, id),
         Command::Conversations { json } => conversations(&cfg, json),
+        Command::Manifest { out } => write_manifest(&cfg, &out),
     }
 }
 
@@ -103,10 +111,10 @@ fn conversations(cfg: &Config, json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Reply::Conversations(list) => {
-            if list.is_empty() {
+            if list.conversations.is_empty() {
                 println!("no conversations yet: install the Teams app for a user or a team; it appears here once Teams tells the bot");
             }
-            for c in &list {
+            for c in &list.conversations {
                 println!(
                     "{:<14} {:<10} {:<44} {} {}",
                     c.state.as_str(),
@@ -119,10 +127,41 @@ fn conversations(cfg: &Config, json: bool) -> ExitCode {
                         .unwrap_or_default()
                 );
             }
+            if !list.installs.is_empty() {
+                println!("\n[graph] proactive installs (user, from, state):");
+            }
+            for r in &list.installs {
+                println!(
+                    "{:<36} {:<12} {}{} (checked {})",
+                    r.user,
+                    r.via.as_deref().unwrap_or("users"),
+                    r.state,
+                    r.conversation_id
+                        .as_deref()
+                        .map(|c| format!(" → {c}"))
+                        .unwrap_or_default(),
+                    r.updated_at
+                );
+            }
             ExitCode::SUCCESS
         }
         Reply::Error(e) => fail(&e),
         Reply::Token(_) => fail("unexpected answer"),
+    }
+}
+
+fn write_manifest(cfg: &Config, out: &std::path::Path) -> ExitCode {
+    match manifest::write(cfg, out) {
+        Ok(path) => {
+            let shown = std::path::absolute(&path).unwrap_or(path);
+            println!("Teams app package written: {}", shown.display());
+            println!("Upload it in the Teams admin center → Teams apps → Manage apps → Upload new app (or sideload it in Teams to test).");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("edgetherm-relay: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 

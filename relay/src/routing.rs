@@ -68,7 +68,8 @@ pub fn matches(pattern: &str, q: &Queued) -> bool {
 
 /// True when conversation `c` should get a new alert message for `q` at `now_ms`.
 pub fn wants(c: &ConversationRef, q: &Queued, routing: &Routing, now_ms: i64) -> bool {
-    if c.state != ConvState::Active {
+    // A channel thread is reached through its channel (a new thread per alert).
+    if c.state != ConvState::Active || c.is_thread() {
         return false;
     }
     let test = q.event.kind == EventKind::Test;

@@ -1,6 +1,7 @@
-//! `edgetherm-relay serve`: the admin socket, the Teams sender, and the HTTP
-//! or HTTPS server (`/v1/events`, `/api/messages`, `/healthz`, `/metrics`)
-//! until SIGTERM or ctrl-c; at exit the admin socket is removed.
+//! `edgetherm-relay serve`: the admin socket, the Teams sender, the Graph
+//! installer (with `[graph]`), and the HTTP or HTTPS server (`/v1/events`,
+//! `/api/messages`, `/healthz`, `/metrics`) until SIGTERM or ctrl-c; at exit
+//! the admin socket is removed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use crate::api::{self, AppState};
 use crate::bot::auth::BotAuth;
 use crate::bot::messages::{Bot, BotHandle};
 use crate::config::{self, Config};
+use crate::graph::Installer;
 use crate::liveness::Watch;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -56,6 +58,7 @@ where
         let wake = Arc::new(tokio::sync::Notify::new());
         running.tasks.push(tokio::spawn(sender.run(wake)));
     }
+    let installer = build_installer(cfg, &store)?;
     let watch = Watch::new(store.clone(), cfg.gateways.clone()).map_err(|e| e.to_string())?;
     running.tasks.push(tokio::spawn(watch.run()));
     let state = AppState {
@@ -68,6 +71,10 @@ where
         teams,
     };
     let listener = bind(cfg.server.listen).await?;
+    // Once /api/messages can take the conversationUpdate an install causes.
+    if let Some((installer, every)) = installer {
+        running.tasks.push(tokio::spawn(installer.run(every)));
+    }
     let router = api::router(state);
     let listen = cfg.server.listen;
     let served = match tls {
@@ -181,6 +188,65 @@ fn build_sender(
         routing,
         metrics.clone(),
     )))
+}
+
+/// Proactive installation (`[graph]`), with its own Graph token source and
+/// a Bot Connector client for conversations Teams did not announce; `None`
+/// without `[graph]` or without the bot's credentials. Returns the installer
+/// and how often it runs again.
+fn build_installer(
+    cfg: &Config,
+    store: &Store,
+) -> Result<Option<(Installer, Option<Duration>)>, String> {
+    let (Some(g), Some(b)) = (&cfg.graph, &cfg.bot) else {
+        return Ok(None);
+    };
+    let (Some(secret_path), Some(tenant), Some(settings)) = (
+        &b.app_secret_file,
+        &b.tenant_id,
+        crate::graph::Settings::from_config(cfg),
+    ) else {
+        tracing::warn!(
+            "[graph] is set but [bot] has no app_secret_file / tenant_id: nobody is installed"
+        );
+        return Ok(None);
+    };
+    let secret = read_secret(secret_path)?;
+    let http = http_client(Duration::from_secs(30))?;
+    let token_url = format!(
+        "{}/{tenant}/oauth2/v2.0/token",
+        b.login_url().trim_end_matches('/')
+    );
+    let graph_url = b.graph_url();
+    let graph_tokens = TokenSource::new(
+        http.clone(),
+        token_url.clone(),
+        b.app_id.clone(),
+        secret.clone(),
+        crate::graph::client::scope_for(&graph_url),
+    );
+    let graph = crate::graph::client::GraphClient::new(
+        http.clone(),
+        Arc::new(graph_tokens),
+        &graph_url,
+        g.rate.0,
+    );
+    let bot_tokens = TokenSource::new(
+        http.clone(),
+        token_url,
+        b.app_id.clone(),
+        secret,
+        "https://api.botframework.com/.default".to_string(),
+    );
+    let connector = Connector::new(http, Arc::new(bot_tokens));
+    let installer =
+        Installer::new(settings, graph, connector, store.clone()).map_err(|e| e.to_string())?;
+    tracing::info!(
+        users = g.users.len(),
+        groups = g.groups.len(),
+        "[graph]: checking the Teams app installation of the configured users"
+    );
+    Ok(Some((installer, g.recheck.0)))
 }
 
 fn no_sender() -> Option<Sender> {

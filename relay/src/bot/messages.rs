@@ -145,5 +145,54 @@ fn remember(store: &crate::store::Store, a: &Activity) -> Result<(), crate::stor
         r.state = ConvState::Active;
         r.state_reason = None;
     }
+    if !known && !removed {
+        supersede(store, &mut r)?;
+    }
     store.put_conversation(&r)
+}
+
+/// One user, one personal chat with the bot: when Teams names a personal
+/// conversation the relay did not know for a user who already has an active
+/// one (made by the Graph installer before Teams' conversationUpdate came,
+/// under the id Graph gave), the older one is retired and its settings carry
+/// over, so the user never gets an alert twice.
+fn supersede(
+    store: &crate::store::Store,
+    r: &mut ConversationRef,
+) -> Result<(), crate::store::StoreError> {
+    let Some(aad) = r
+        .user
+        .as_ref()
+        .and_then(|u| u.aad_object_id.clone())
+        .filter(|_| r.conversation_type == "personal")
+    else {
+        return Ok(());
+    };
+    for mut old in store.conversations() {
+        let same_user = old.conversation_type == "personal"
+            && old.conversation_id != r.conversation_id
+            && old.state == ConvState::Active
+            && old.bot.id == r.bot.id
+            && old.tenant_id == r.tenant_id
+            && old
+                .user
+                .as_ref()
+                .and_then(|u| u.aad_object_id.as_deref())
+                .is_some_and(|x| x.eq_ignore_ascii_case(&aad));
+        if !same_user {
+            continue;
+        }
+        r.subscriptions = old.subscriptions.clone();
+        r.unsubscribed = old.unsubscribed;
+        r.mutes = old.mutes.clone();
+        r.welcome_pending = r.welcome_pending && old.welcome_pending;
+        old.state = ConvState::Inactive;
+        old.state_reason = Some(format!(
+            "superseded by {} (the same user's chat, as Teams names it)",
+            r.conversation_id
+        ));
+        tracing::info!(old = %old.conversation_id, new = %r.conversation_id, "a user's conversation reference was replaced by the one Teams reported");
+        store.put_conversation(&old)?;
+    }
+    Ok(())
 }

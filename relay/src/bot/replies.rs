@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::activity::Activity;
-use crate::conversations::{ConversationRef, Mute};
+use crate::conversations::{thread_root, ConversationRef, Mute};
 use crate::queue::{Action, Job, Queue};
 use crate::store::{Store, StoreError};
 use crate::teams::commands::{self, Command};
@@ -31,9 +31,18 @@ fn reply(queue: &Queue, conv: &str, text: String) -> Result<(), StoreError> {
     })
 }
 
-/// Handles a message's text as a command; every message gets an answer.
+/// The reference whose settings a command changes: in a channel thread, the
+/// channel's (alerts go to the channel, not the thread).
+fn settings_of(store: &Store, conversation_id: &str) -> Option<ConversationRef> {
+    store
+        .conversation(thread_root(conversation_id))
+        .or_else(|| store.conversation(conversation_id))
+}
+
+/// Handles a message's text as a command; every message gets an answer
+/// (in the conversation, or the channel thread, it was typed in).
 pub fn command(store: &Store, queue: &Queue, a: &Activity) -> Result<(), StoreError> {
-    let Some(mut conv) = store.conversation(&a.conversation.id) else {
+    let Some(mut conv) = settings_of(store, &a.conversation.id) else {
         return Ok(());
     };
     let text = match commands::parse(a.text.as_deref().unwrap_or("")) {
@@ -81,7 +90,7 @@ pub fn command(store: &Store, queue: &Queue, a: &Activity) -> Result<(), StoreEr
         }
         Command::Mute { pattern, duration } => mute(store, &mut conv, &pattern, duration)?,
     };
-    reply(queue, &conv.conversation_id, text)
+    reply(queue, &a.conversation.id, text)
 }
 
 fn mute(
@@ -191,11 +200,11 @@ pub fn card_action(
             ) else {
                 return Ok("That Mute button is malformed.".into());
             };
-            let Some(mut conv) = store.conversation(&a.conversation.id) else {
+            let Some(mut conv) = settings_of(store, &a.conversation.id) else {
                 return Ok("Unknown conversation.".into());
             };
             let text = mute(store, &mut conv, &pattern, d)?;
-            reply(queue, &conv.conversation_id, text.clone())?;
+            reply(queue, &a.conversation.id, text.clone())?;
             Ok(text)
         }
         Some("unsubscribe") => {

@@ -9,6 +9,7 @@
 
 pub mod agent_proc;
 pub mod events;
+pub mod fake_graph;
 pub mod fake_teams;
 pub mod http;
 pub mod relay_proc;
