@@ -22,6 +22,8 @@ pub struct RelayProc {
     bot: Option<String>,
     /// Whatever the test appends to relay.toml.
     extra: String,
+    /// Extra keys inside `[server]` (e.g. TLS files).
+    server_extra: String,
     child: Option<Child>,
     logs: Vec<PathBuf>,
     /// Incarnations that had exited before we killed them.
@@ -36,6 +38,7 @@ impl RelayProc {
             port: free_port(),
             bot: None,
             extra: String::new(),
+            server_extra: String::new(),
             child: None,
             logs: Vec::new(),
             died: Vec::new(),
@@ -59,6 +62,12 @@ impl RelayProc {
     /// Appends `toml` (whole sections, e.g. `[routing]`) to relay.toml.
     pub fn with_config(mut self, toml: &str) -> RelayProc {
         self.extra.push_str(toml);
+        self
+    }
+
+    /// Adds `key = value` lines to `[server]` (e.g. `tls_cert_file`).
+    pub fn with_server(mut self, lines: &str) -> RelayProc {
+        self.server_extra.push_str(lines);
         self
     }
 
@@ -89,9 +98,10 @@ impl RelayProc {
 
     fn write_config(&self) {
         let mut toml = format!(
-            "[server]\nlisten = \"127.0.0.1:{}\"\ndata_dir = '{}'\n\n",
+            "[server]\nlisten = \"127.0.0.1:{}\"\ndata_dir = '{}'\n{}\n",
             self.port,
-            self.data_dir().display()
+            self.data_dir().display(),
+            self.server_extra
         );
         if let Some(bot) = &self.bot {
             toml += bot;
