@@ -14,9 +14,10 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::agent_proc::{episodes, logs, poll, verdict, AgentProc};
+use common::chaos::{Rng, StopOnDrop};
 use common::fake_teams::FakeTeams;
 use common::relay_proc::RelayProc;
 
@@ -37,40 +38,11 @@ severity = "critical"
 flap_changes = 1000
 "#;
 
-/// xorshift64*, so a seed gives the same schedule.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.next() % (hi - lo + 1))
-    }
-}
-
-/// Raises the flag on drop (also on panic), so the toggling thread ends.
-struct StopOnDrop(Arc<AtomicBool>);
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 #[test]
 fn relay_killed_mid_send_loses_nothing_from_a_real_agent() {
     let t0 = Instant::now();
-    let seed = std::env::var("E2E_RELAY_SIGKILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-            now.as_nanos() as u64 | 1
-        });
-    eprintln!("E2E_RELAY_SIGKILL_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_env("E2E_RELAY_SIGKILL_SEED");
+    let seed = rng.0;
 
     let fake = FakeTeams::start();
     let mut relay = RelayProc::new().with_teams(&fake);

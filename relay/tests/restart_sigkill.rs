@@ -10,8 +10,9 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use common::chaos::{Rng, StopOnDrop};
 use common::events::{batches, deliver, Batch, Posted};
 use common::fake_teams::FakeTeams;
 use common::http::http;
@@ -30,28 +31,6 @@ const KILLS: usize = 8;
 /// How long the fake Bot Connector takes to answer, so kills land mid-send.
 const TEAMS_DELAY: Duration = Duration::from_millis(300);
 
-/// xorshift64*, seeded from RESTART_TEST_SEED or the clock.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.next() % (hi - lo + 1))
-    }
-}
-
-/// Sets the flag on drop (also on panic), so the agent thread stops.
-struct StopOnDrop(Arc<AtomicBool>);
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 fn counter(metrics: &str, name: &str) -> u64 {
     metrics
         .lines()
@@ -61,18 +40,8 @@ fn counter(metrics: &str, name: &str) -> u64 {
 
 #[test]
 fn relay_killed_mid_send_loses_nothing() {
-    let seed = std::env::var("RESTART_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("RESTART_TEST_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_env("RESTART_TEST_SEED");
+    let seed = rng.0;
     // Shared with the agent thread, which watches for answered cards; the
     // relay is declared after it so that it is dropped (killed) first.
     let fake = Arc::new(FakeTeams::start());

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod agent_proc;
+pub mod chaos;
 pub mod events;
 pub mod fake_graph;
 pub mod fake_teams;
