@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod api;
 pub mod bot;
+pub mod clock;
 pub mod config;
 pub mod conversations;
 pub mod graph;

@@ -9,11 +9,12 @@
 //! turns every gateway into a false "silent" alert.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use edgetherm_proto::{Event, EventKind, Severity};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::{now_ms, parse_ms, rfc3339};
 use crate::store::{Store, StoreError};
 
 /// The rule id of "gateway silent" events. The colon keeps it apart from
@@ -288,22 +289,6 @@ impl Watch {
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn parse_ms(rfc3339: &str) -> Option<i64> {
-    let t = humantime::parse_rfc3339_weak(rfc3339).ok()?;
-    Some(t.duration_since(UNIX_EPOCH).ok()?.as_millis() as i64)
-}
-
-fn rfc3339(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// 128 random bits, hex: unique like the agent's ULIDs.

@@ -8,11 +8,12 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use edgetherm_proto::EventKind;
 use tokio::sync::Notify;
 
+use crate::clock::now_ms;
 use crate::conversations::ConvState;
 use crate::metrics::Metrics;
 use crate::queue::{Action, Delivery, Job, Queue};
@@ -24,12 +25,6 @@ use crate::teams::ratelimit::RateLimiter;
 
 /// Transient failures are retried this many times (about an hour with backoff), then dropped loudly.
 const MAX_ATTEMPTS: u32 = 16;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// Exponential backoff with ±25% jitter: 1 s, 2 s, 4 s ... capped at 5 minutes.
 fn backoff(attempts: u32, seed: &mut u64) -> Duration {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use crate::clock::now_rfc3339 as now;
 use crate::conversations::ConversationRef;
 use crate::token;
 
@@ -92,10 +93,6 @@ pub struct Store {
     pending: sled::Tree,
     beats: sled::Tree,
     conversations: sled::Tree,
-}
-
-fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 impl Store {

@@ -182,9 +182,7 @@ fn test_routes(
         return Vec::new();
     }
     let conversations = s.store.conversations();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = crate::clock::now_ms();
     tests
         .into_iter()
         .map(|e| {

@@ -15,6 +15,7 @@ use super::activity::Activity;
 use super::auth::{secure_or_loopback, BotAuth};
 use super::replies;
 use crate::api::{ApiError, AppState};
+use crate::clock::now_rfc3339 as now;
 use crate::conversations::{ConvState, ConversationRef};
 use crate::queue::Queue;
 
@@ -26,10 +27,6 @@ pub struct Bot {
 
 /// Shared handle.
 pub type BotHandle = Arc<Bot>;
-
-fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
 
 /// Handles one activity: 200 once the reference is stored, 400 for a bad
 /// activity, 401 for a bad token.

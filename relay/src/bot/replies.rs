@@ -1,26 +1,16 @@
 //! What the bot does with what people type or click: commands in messages,
 //! Acknowledge / Mute on cards. Replies go through the durable send queue.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::activity::Activity;
+use crate::clock::{now_ms, rfc3339 as stamp};
 use crate::conversations::{thread_root, ConversationRef, Mute};
 use crate::queue::{Action, Job, Queue};
 use crate::store::{Store, StoreError};
 use crate::teams::commands::{self, Command};
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn stamp(ms: i64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
-        .to_string()
-}
 
 fn reply(queue: &Queue, conv: &str, text: String) -> Result<(), StoreError> {
     queue.push(Job {

@@ -32,6 +32,7 @@ use crate::conversations::{ConvState, ConversationRef};
 use crate::store::{Store, StoreError};
 use crate::teams::connector::{Connector, SendError};
 
+use crate::clock::now_rfc3339 as now;
 use client::{GraphClient, GraphError, Installed};
 use report::{conversation_for, InstallRecord, InstallStatus, Reports};
 
@@ -39,10 +40,6 @@ use report::{conversation_for, InstallRecord, InstallStatus, Reports};
 pub const INSTALL_PERMISSION: &str = "TeamsAppInstallation.ReadWriteSelfForUser.All";
 /// The application permission listing group members needs.
 pub const GROUP_PERMISSION: &str = "GroupMember.Read.All";
-
-fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
 
 /// What the installer works with, from `[bot]` and `[graph]`.
 #[derive(Debug, Clone)]
