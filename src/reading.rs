@@ -36,10 +36,10 @@ pub struct Wall {
 }
 
 impl Wall {
-    /// RFC 3339 UTC with seconds, as the wire format wants.
+    /// RFC 3339 UTC with milliseconds, as the wire format wants.
     pub fn rfc3339(self) -> String {
         let t = UNIX_EPOCH + std::time::Duration::from_millis(self.ms.max(0) as u64);
-        humantime::format_rfc3339_seconds(t).to_string()
+        humantime::format_rfc3339_millis(t).to_string()
     }
 
     /// The system clock now, unflagged.
