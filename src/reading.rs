@@ -167,6 +167,11 @@ pub struct RawReading {
     pub value: Result<f64, Fault>,
 }
 
+/// Readings handed from a source to the core in one go: a source that has
+/// several at once (an MQTT burst) sends them together, so the core wakes,
+/// evaluates and commits once per batch rather than once per reading.
+pub type RawBatch = Vec<RawReading>;
+
 /// The agent's monotonic clock, started once.
 #[derive(Debug, Clone, Copy)]
 pub struct MonoClock {

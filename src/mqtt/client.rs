@@ -3,6 +3,7 @@
 //! session's subscriptions), back off with jitter on errors (rumqttc retries
 //! at once, in a tight loop, if polled after an error), forever.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::route::Router;
 use crate::backoff::Backoff;
 use crate::config::{MqttConfig, Secret};
-use crate::reading::{MonoClock, RawReading, Wall};
+use crate::reading::{MonoClock, RawBatch, RawReading, Wall};
 
 /// The broker connection's state, for `edgetherm status`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -121,12 +122,85 @@ pub(super) fn explain(e: &ConnectionError) -> String {
     format!("{text}{hint}")
 }
 
+/// A burst is handed to the core once it has this many readings...
+const BATCH_MAX: usize = 256;
+/// ...and while the core is busy committing, readings wait here, up to this
+/// many; only beyond it are they dropped (and counted).
+const HOLD_MAX: usize = 16 * BATCH_MAX;
+
+/// Readings routed from publishes but not yet handed to the core.
+struct Pending {
+    batch: RawBatch,
+    messages: u64,
+    ignored: u64,
+}
+
+impl Pending {
+    fn new() -> Pending {
+        Pending {
+            batch: Vec::with_capacity(BATCH_MAX),
+            messages: 0,
+            ignored: 0,
+        }
+    }
+
+    /// Hands the batch over if the core has room; drops it only when more
+    /// than `HOLD_MAX` readings are waiting. False once the core is gone.
+    fn offer(&mut self, tx: &mpsc::Sender<RawBatch>, status: &StatusCell) -> bool {
+        match tx.try_reserve() {
+            Ok(permit) => {
+                self.send(permit, status);
+                true
+            }
+            Err(TrySendError::Full(())) => {
+                if self.batch.len() >= HOLD_MAX {
+                    let dropped = self.batch.len() as u64;
+                    self.batch.clear();
+                    self.book(status, dropped);
+                }
+                true
+            }
+            Err(TrySendError::Closed(())) => false,
+        }
+    }
+
+    fn send(&mut self, permit: mpsc::Permit<'_, RawBatch>, status: &StatusCell) {
+        if !self.batch.is_empty() {
+            permit.send(std::mem::replace(
+                &mut self.batch,
+                Vec::with_capacity(BATCH_MAX),
+            ));
+        }
+        self.book(status, 0);
+    }
+
+    fn book(&mut self, status: &StatusCell, dropped: u64) {
+        if self.messages == 0 && dropped == 0 {
+            return;
+        }
+        let total_dropped = {
+            let mut s = status.lock().expect("status lock");
+            s.messages += self.messages;
+            s.retained_ignored += self.ignored;
+            s.dropped += dropped;
+            s.dropped
+        };
+        self.messages = 0;
+        self.ignored = 0;
+        // Logged each time the total passes a power of two, not once per batch.
+        if dropped > 0 && (total_dropped - dropped).leading_zeros() != total_dropped.leading_zeros()
+        {
+            tracing::warn!(dropped = total_dropped, "MQTT readings arrive faster than the agent stores them: dropping (counted in status)");
+        }
+    }
+}
+
 /// Runs the broker connection until the receiver goes away.
 pub async fn run(
     cfg: MqttConfig,
     router: Router,
     mono: MonoClock,
-    tx: mpsc::Sender<RawReading>,
+    tx: mpsc::Sender<RawBatch>,
     status: StatusCell,
 ) {
     let filters = router.filters();
@@ -150,8 +224,37 @@ pub async fn run(
         let (client, mut events) = AsyncClient::new(opts, 64);
         let mut connected = false;
         let mut reported_error = false;
+        let mut pending = Pending::new();
         loop {
-            match events.poll().await {
+            // Readings go to the core when the connection has nothing more
+            // ready (or the batch is full): one hand-over per burst, not per
+            // publish. Polling once without waiting tells which it is.
+            let next = {
+                let mut poll = std::pin::pin!(events.poll());
+                match std::future::poll_fn(|cx| std::task::Poll::Ready(poll.as_mut().poll(cx)))
+                    .await
+                {
+                    std::task::Poll::Ready(ev) => ev,
+                    std::task::Poll::Pending if pending.batch.is_empty() => {
+                        pending.book(&status, 0);
+                        poll.await
+                    }
+                    std::task::Poll::Pending => tokio::select! {
+                        // Nothing more to read now: wait for room in the
+                        // core's queue, or for the next packet.
+                        biased;
+                        permit = tx.reserve() => match permit {
+                            Ok(p) => {
+                                pending.send(p, &status);
+                                poll.await
+                            }
+                            Err(_) => return,
+                        },
+                        ev = poll.as_mut() => ev,
+                    },
+                }
+            };
+            match next {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     connected = true;
                     reported_error = false;
@@ -179,35 +282,25 @@ pub async fn run(
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let now_ms = Wall::system_now().ms;
-                    let mut ignored = 0;
-                    let routed = router.route(&p.topic, &p.payload, p.retain, now_ms, &mut ignored);
-                    let mut dropped = 0;
-                    for r in routed {
-                        let raw = RawReading {
-                            sensor: r.sensor,
-                            mono: mono.now(),
-                            system_ms: now_ms,
-                            value: r.value.map(|v| v.celsius),
-                        };
-                        match tx.try_send(raw) {
-                            Ok(()) => {}
-                            Err(TrySendError::Full(_)) => dropped += 1,
-                            Err(TrySendError::Closed(_)) => return,
-                        }
-                    }
-                    let total_dropped = {
-                        let mut s = status.lock().expect("status lock");
-                        s.messages += 1;
-                        s.retained_ignored += ignored;
-                        s.dropped += dropped;
-                        s.dropped
-                    };
-                    if dropped > 0 && total_dropped.is_power_of_two() {
-                        tracing::warn!(dropped = total_dropped, "MQTT readings arrive faster than the agent stores them: dropping (counted in status)");
+                    let routed =
+                        router.route(&p.topic, &p.payload, p.retain, now_ms, &mut pending.ignored);
+                    pending.messages += 1;
+                    let at = mono.now();
+                    pending.batch.extend(routed.into_iter().map(|r| RawReading {
+                        sensor: r.sensor,
+                        mono: at,
+                        system_ms: now_ms,
+                        value: r.value.map(|v| v.celsius),
+                    }));
+                    if pending.batch.len() >= BATCH_MAX && !pending.offer(&tx, &status) {
+                        return;
                     }
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    if !pending.offer(&tx, &status) {
+                        return;
+                    }
                     let why = explain(&e);
                     if connected || !reported_error {
                         tracing::warn!(broker = %cfg.url, "MQTT connection {}: {why}; reconnecting with backoff", if connected { "lost" } else { "failed" });

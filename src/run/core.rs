@@ -8,12 +8,12 @@ use edgetherm_proto::{EventKind, Severity};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 
-use super::{RunError, MAINTENANCE};
+use super::{RunError, BATCHES_PER_COMMIT, MAINTENANCE};
 use crate::clock::{Clock, ClockChange};
 use crate::config::Config;
 use crate::control::{Reply, Request, SensorStatus, StatusReport};
 use crate::outbox;
-use crate::reading::{Fault, Mono, MonoClock, RawReading as Raw, Reading, Wall};
+use crate::reading::{Fault, Mono, MonoClock, RawBatch, RawReading as Raw, Reading, Wall};
 use crate::rules::{event_at, human_ms, Engine, Output};
 use crate::store::{Opened, Store};
 
@@ -107,7 +107,7 @@ impl Core {
     /// Runs until a shutdown signal, then returns.
     pub async fn run(
         &mut self,
-        mut readings: mpsc::Receiver<Raw>,
+        mut readings: mpsc::Receiver<RawBatch>,
         mut requests: mpsc::Receiver<(Request, oneshot::Sender<Reply>)>,
     ) -> Result<(), RunError> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -125,9 +125,17 @@ impl Core {
         }));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
+        let mut batches: Vec<RawBatch> = Vec::with_capacity(BATCHES_PER_COMMIT);
+        let mut sources_open = true;
         loop {
             tokio::select! {
-                Some(raw) = readings.recv() => self.on_raw(raw),
+                n = readings.recv_many(&mut batches, BATCHES_PER_COMMIT), if sources_open => {
+                    if n == 0 {
+                        sources_open = false;
+                    } else {
+                        self.on_batches(&mut batches);
+                    }
+                }
                 Some((req, reply)) = requests.recv() => { let _ = reply.send(self.answer(req)); }
                 _ = tick.tick() => {
                     let (now, wall) = self.now();
@@ -143,13 +151,38 @@ impl Core {
             }
         }
         // Readings already queued are stored, not lost at shutdown.
-        while let Ok(raw) = readings.try_recv() {
-            self.on_raw(raw);
+        while let Ok(batch) = readings.try_recv() {
+            batches.push(batch);
+            self.on_batches(&mut batches);
         }
         Ok(())
     }
 
-    fn on_raw(&mut self, raw: Raw) {
+    /// Group commit: every reading waiting is stored and evaluated, and all
+    /// the alert-state changes and events they produced are saved in one
+    /// transaction and one flush before any of them is logged or sent.
+    fn on_batches(&mut self, batches: &mut Vec<RawBatch>) {
+        let mut out = Output::default();
+        let mut values: Vec<(String, f64, Mono)> = Vec::new();
+        for raw in batches.drain(..).flatten() {
+            self.on_raw(raw, &mut out, &mut values);
+        }
+        if let (Some(u), false) = (&self.uplink, values.is_empty()) {
+            u.last.send_modify(|l| {
+                for (sensor, v, at) in &values {
+                    l.set(sensor, *v, *at);
+                }
+            });
+        }
+        if !out.is_empty() {
+            self.save(out);
+            self.deliver();
+        }
+    }
+
+    /// Stores and evaluates one reading; its outputs join `out`, a valid
+    /// value joins `values` (for the uplink's heartbeat).
+    fn on_raw(&mut self, raw: Raw, out: &mut Output, values: &mut Vec<(String, f64, Mono)>) {
         let (mono, wall, change) = self.clock.stamp(raw.mono, raw.system_ms);
         report_clock(change);
         let r = Reading {
@@ -164,13 +197,16 @@ impl Core {
                 tracing::error!(error = %e, count = self.store_errors, "cannot store readings (disk full or failing?); rules keep running");
             }
         }
-        let last = self.last.entry(r.sensor.clone()).or_default();
+        let last = match self.last.get_mut(&r.sensor) {
+            Some(l) => l,
+            None => self.last.entry(r.sensor.clone()).or_default(),
+        };
         match &r.value {
             Ok(v) => {
                 last.value = Some((*v, mono));
                 last.fault = None;
-                if let Some(u) = &self.uplink {
-                    u.last.send_modify(|l| l.set(&r.sensor, *v, mono));
+                if self.uplink.is_some() {
+                    values.push((r.sensor.clone(), *v, mono));
                 }
                 tracing::debug!(sensor = %r.sensor, value = v, "reading");
             }
@@ -179,11 +215,9 @@ impl Core {
                 tracing::debug!(sensor = %r.sensor, fault = %f, "faulty reading");
             }
         }
-        let out = self.engine.on_reading(&r);
-        if !out.is_empty() {
-            self.save(out);
-            self.deliver();
-        }
+        let step = self.engine.on_reading(&r);
+        out.events.extend(step.events);
+        out.states.extend(step.states);
     }
 
     /// Saves state changes and events durably; on failure keeps them and retries.

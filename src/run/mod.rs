@@ -84,7 +84,8 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
             source,
         })?;
 
-    let (tx, rx) = mpsc::channel(256);
+    // Batches, not readings: an MQTT burst is one entry (see mqtt::client).
+    let (tx, rx) = mpsc::channel(64);
     let mut notes = Vec::new();
     let mut pollers = Vec::new();
     for s in &cfg.sensors {
@@ -145,3 +146,6 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
 
 /// How often retention and the disk cap are enforced.
 const MAINTENANCE: Duration = Duration::from_secs(300);
+
+/// Source batches taken per group commit: bounds the work between commits.
+const BATCHES_PER_COMMIT: usize = 64;

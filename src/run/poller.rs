@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use crate::reading::{Fault, MonoClock, RawReading as Raw, Wall};
+use crate::reading::{Fault, MonoClock, RawBatch, RawReading as Raw, Wall};
 use crate::sources::Probe;
 
 /// How long one read may take before it counts as a timeout fault.
@@ -20,7 +20,7 @@ pub async fn poll(
     interval: Duration,
     mut probe: Box<dyn Probe>,
     mono: MonoClock,
-    tx: mpsc::Sender<Raw>,
+    tx: mpsc::Sender<RawBatch>,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -40,12 +40,12 @@ pub async fn poll(
             Ok(Err(panicked)) => {
                 tracing::error!(sensor = %sensor, error = %panicked, "sensor read panicked; this sensor is no longer polled (a bug: please report it)");
                 let _ = tx
-                    .send(Raw {
+                    .send(vec![Raw {
                         sensor,
                         mono: now,
                         system_ms,
                         value: Err(Fault::Io("the sensor driver crashed".into())),
-                    })
+                    }])
                     .await;
                 return;
             }
@@ -58,7 +58,7 @@ pub async fn poll(
                     system_ms,
                     value: Err(Fault::Timeout),
                 };
-                if tx.send(raw).await.is_err() {
+                if tx.send(vec![raw]).await.is_err() {
                     return;
                 }
                 match job.await {
@@ -71,12 +71,12 @@ pub async fn poll(
             }
         };
         if tx
-            .send(Raw {
+            .send(vec![Raw {
                 sensor: sensor.clone(),
                 mono: now,
                 system_ms,
                 value,
-            })
+            }])
             .await
             .is_err()
         {
