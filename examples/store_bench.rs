@@ -360,6 +360,7 @@ fn main() {
     drop(store);
     let o = Instant::now();
     let (reopened, how) = Store::open(&data_dir, &opts).expect("store re-opens");
+    let how = how.opened;
     let reopen_ms = o.elapsed().as_secs_f64() * 1e3;
     store = reopened;
     let stored_after = store.reading_count();

@@ -34,7 +34,8 @@ fn event(n: u32) -> Event {
 }
 
 fn open(dir: &std::path::Path) -> (Store, Opened) {
-    Store::open(dir, &StoreOptions::default()).expect("store opens")
+    let (store, report) = Store::open(dir, &StoreOptions::default()).expect("store opens");
+    (store, report.opened)
 }
 
 #[test]
@@ -221,7 +222,7 @@ fn an_undecodable_outbox_entry_counts_as_damage() {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            other => break other.expect("store opens").1,
+            other => break other.expect("store opens").1.opened,
         }
     };
     match opened {

@@ -15,7 +15,7 @@ use crate::control::{Reply, Request, SensorStatus, StatusReport};
 use crate::outbox;
 use crate::reading::{Fault, Mono, MonoClock, RawBatch, RawReading as Raw, Reading, Wall};
 use crate::rules::{event_at, human_ms, Engine, Output};
-use crate::store::{Opened, Store};
+use crate::store::{OpenReport, Store};
 
 /// The last thing each sensor said.
 #[derive(Debug, Default, Clone)]
@@ -30,11 +30,15 @@ pub struct Core {
     store: Store,
     clock: Clock,
     engine: Engine,
-    opened: Opened,
+    opened: OpenReport,
     last: HashMap<String, Last>,
     notes: HashMap<String, String>,
     /// Outputs that could not be saved yet (disk full, I/O error): retried every tick.
     unsaved: Vec<Output>,
+    /// Saving is failing (reported once when it starts, once when it ends).
+    holding: bool,
+    /// Flushing readings is failing (likewise).
+    flush_failing: bool,
     mqtt: Option<crate::mqtt::StatusCell>,
     uplink: Option<crate::uplink::Feed>,
     dropped_expired: u64,
@@ -48,7 +52,7 @@ impl Core {
         cfg: Config,
         store: Store,
         mono: MonoClock,
-        opened: Opened,
+        opened: OpenReport,
         notes: Vec<(String, String)>,
         mqtt: Option<crate::mqtt::StatusCell>,
         uplink: Option<crate::uplink::Feed>,
@@ -65,6 +69,8 @@ impl Core {
             last: HashMap::new(),
             notes: notes.into_iter().collect(),
             unsaved: Vec::new(),
+            holding: false,
+            flush_failing: false,
             mqtt,
             uplink,
             dropped_expired: 0,
@@ -89,14 +95,10 @@ impl Core {
             tracing::info!(states = restored, "restored alert state from the store");
         }
         self.save(out);
-        if let Opened::Recovered { moved_to, reason } = &self.opened {
-            let mut e = event_at(EventKind::AgentFault, Severity::Warning, wall);
-            e.detail = Some(format!(
-                "the local store was damaged and has been replaced by a fresh one; the old one is at {} ({reason}). Alert state and readings from before are not in the new store.",
-                moved_to.display()
-            ));
+        let faults = super::store_report::open_faults(&self.opened, wall);
+        if !faults.is_empty() {
             self.save(Output {
-                events: vec![e],
+                events: faults,
                 states: Vec::new(),
             });
         }
@@ -220,26 +222,58 @@ impl Core {
         out.states.extend(step.states);
     }
 
-    /// Saves state changes and events durably; on failure keeps them and retries.
+    /// Saves state changes and events durably, everything still held in one
+    /// commit; on failure keeps them in memory and retries (every tick).
     fn save(&mut self, out: Output) {
         if !out.is_empty() {
             self.unsaved.push(out);
         }
-        while let Some(next) = self.unsaved.first() {
-            let result =
-                tokio::task::block_in_place(|| self.store.commit(&next.states, &next.events));
-            match result {
-                Ok(_) => {
-                    self.unsaved.remove(0);
-                }
-                Err(e) => {
-                    for ev in self.unsaved.iter().flat_map(|o| &o.events) {
-                        tracing::error!(id = %ev.id, event = ev.kind.as_str(), sensor = ev.sensor.as_deref().unwrap_or(""), "alert event not yet saved: {e}; retrying every second");
-                    }
-                    return;
-                }
-            }
+        if self.unsaved.is_empty() {
+            return;
         }
+        if self.unsaved.len() > 1 {
+            let mut all = Output::default();
+            for o in self.unsaved.drain(..) {
+                all.events.extend(o.events);
+                all.states.extend(o.states);
+            }
+            self.unsaved.push(all);
+        }
+        let next = &self.unsaved[0];
+        let result = tokio::task::block_in_place(|| self.store.commit(&next.states, &next.events));
+        match result {
+            Ok(_) => {
+                if self.holding {
+                    self.holding = false;
+                    tracing::info!(
+                        events = next.events.len(),
+                        "the store takes writes again: every alert event held in memory is saved"
+                    );
+                }
+                self.unsaved.clear();
+            }
+            Err(e) if !self.holding => {
+                self.holding = true;
+                let ids: Vec<&str> = next.events.iter().map(|e| e.id.as_str()).collect();
+                tracing::error!(
+                    events = next.events.len(),
+                    ids = %ids.join(","),
+                    "cannot save alert events to the store: {e}. They are held in memory (not logged or sent until saved) and saved as soon as the store takes writes again (retried every second; free disk space or check the storage device)"
+                );
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// At shutdown: one last try to save what is held, then name every event
+    /// that is lost with the process. Returns how many.
+    pub fn give_up_held(&mut self) -> usize {
+        self.save(Output::default());
+        let held: Vec<_> = self.unsaved.drain(..).flat_map(|o| o.events).collect();
+        for ev in &held {
+            tracing::error!(id = %ev.id, event = ev.kind.as_str(), sensor = ev.sensor.as_deref().unwrap_or(""), rule = ev.rule.as_deref().unwrap_or(""), at = %ev.at, "stopping with an alert event that was never saved: it is lost");
+        }
+        held.len()
     }
 
     /// Logs the outbox and rings the uplink; without a relay the log is its
@@ -266,8 +300,16 @@ impl Core {
             }
             store.flush()
         });
-        if let Err(e) = result {
-            tracing::error!(error = %e, "flushing readings failed");
+        match result {
+            Err(e) if !self.flush_failing => {
+                self.flush_failing = true;
+                tracing::error!(error = %e, "flushing readings failed: they stay in memory and are retried at every flush_interval");
+            }
+            Ok(_) if self.flush_failing => {
+                self.flush_failing = false;
+                tracing::info!("flushing readings works again");
+            }
+            _ => {}
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod core;
 mod poller;
+mod store_report;
 
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ pub enum RunError {
     /// The relay uplink could not be set up (e.g. a bad `ca_file`).
     #[error("{0}")]
     Uplink(#[from] crate::uplink::ClientError),
+    /// Alert events were held in memory (the store refused them) at shutdown.
+    #[error("{0} alert event(s) could not be saved to the store before stopping and are lost (each is named in the log above)")]
+    Held(usize),
     /// The control socket could not be set up.
     #[error("control socket {path}: {source}")]
     Control {
@@ -53,12 +57,12 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     let (store, opened) = tokio::task::spawn_blocking(move || Store::open(&data_dir, &opts))
         .await
         .expect("store open thread")?;
-    match &opened {
+    match &opened.opened {
         Opened::Created => tracing::info!(path = %store.path().display(), "created a new store"),
         Opened::Existing => tracing::info!(path = %store.path().display(), "opened the store"),
         Opened::Recovered { moved_to, reason } => tracing::error!(
             path = %store.path().display(), moved_to = %moved_to.display(), reason = %reason,
-            "THE STORE WAS DAMAGED: it was moved aside and a fresh one started; readings and alert state from before are in the moved copy"
+            "THE STORE WAS DAMAGED: it was moved aside and a fresh one started; what could still be read from it is carried over (see the agent_fault event)"
         ),
     }
     let uplink = match &cfg.relay {
@@ -128,7 +132,11 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     let mut core = Core::new(cfg, store.clone(), mono, opened, notes, mqtt_status, feed);
     core.start()?;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    let result = core.run(rx, req_rx).await;
+    let mut result = core.run(rx, req_rx).await;
+    let lost = core.give_up_held();
+    if lost > 0 && result.is_ok() {
+        result = Err(RunError::Held(lost));
+    }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     for p in pollers {
         p.abort();

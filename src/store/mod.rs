@@ -6,14 +6,20 @@
 //! (`flush`), to spare the SD card; alert state and outbox events are written
 //! in one transaction and flushed before `commit` returns.
 
+mod access;
+mod integrity;
 mod open;
 mod outbox;
 mod readings;
+mod salvage;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-pub use open::Opened;
+pub use integrity::{Episode, Loss};
+pub use open::{OpenReport, Opened};
 pub use readings::{SpaceBudget, StoredReading, TrimReport};
+pub use salvage::Salvaged;
 
 /// Anything the store can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +58,27 @@ pub enum StoreError {
     /// Opening did not finish in time (sled can hang on some damaged logs).
     #[error("store {0}: opening did not finish within {1} s")]
     OpenTimeout(PathBuf, u64),
+    /// The store's files cannot be read or written by this user: not damage.
+    #[error("{0}")]
+    Permission(String),
+    /// sled could not be reopened after an I/O error yet.
+    #[error(
+        "store {0} is not open: it failed and could not be reopened yet (see the earlier error)"
+    )]
+    Closed(PathBuf),
+}
+
+impl StoreError {
+    /// True for errors that a reopen of sled may cure (I/O, e.g. a full disk).
+    fn is_io(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sled {
+                source: sled::Error::Io(_),
+                ..
+            }
+        )
+    }
 }
 
 /// Tuning for a Pi; defaults are small on purpose.
@@ -63,6 +90,9 @@ pub struct StoreOptions {
     pub open_timeout_s: u64,
 }
 
+/// How often a failed sled is reopened while it keeps failing.
+const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
@@ -72,10 +102,29 @@ impl Default for StoreOptions {
     }
 }
 
-/// The opened store. Cheap to clone (sled handles are reference-counted).
+/// The opened store. Cheap to clone: every clone shares the one sled handle,
+/// which can be replaced (`reopen`) after sled latched an I/O error.
 #[derive(Clone)]
 pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     path: PathBuf,
+    opts: StoreOptions,
+    /// `None` while a reopen has not succeeded yet.
+    sled: RwLock<Option<Handles>>,
+    /// What the store has committed (mirrors the integrity record on disk).
+    record: Mutex<integrity::Record>,
+    /// Next outbox sequence number (our own counter: sled's `generate_id` can
+    /// go back when sled loses its log tail).
+    next_seq: Mutex<u64>,
+    /// Set when a sled write failed: the next write reopens sled first.
+    failed: Mutex<Option<std::time::Instant>>,
+}
+
+/// sled's handles: the database and its trees.
+pub(crate) struct Handles {
     db: sled::Db,
     readings: sled::Tree,
     alerts: sled::Tree,
@@ -83,9 +132,21 @@ pub struct Store {
     meta: sled::Tree,
 }
 
+/// A read lock on sled's handles, for the length of one operation.
+pub(crate) struct Sled<'a>(RwLockReadGuard<'a, Option<Handles>>);
+
+impl std::ops::Deref for Sled<'_> {
+    type Target = Handles;
+    fn deref(&self) -> &Handles {
+        self.0.as_ref().expect("checked when taken")
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
@@ -99,29 +160,88 @@ impl Store {
 
     /// Where the store lives.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
     fn sled_err(&self, source: sled::Error) -> StoreError {
         StoreError::Sled {
-            path: self.path.clone(),
+            path: self.inner.path.clone(),
             source,
+        }
+    }
+
+    /// sled's handles for one operation; reopens sled first if an earlier
+    /// write failed (sled 0.34 keeps failing after its first I/O error, even
+    /// once the disk has room again, until it is reopened).
+    pub(crate) fn sled(&self) -> Result<Sled<'_>, StoreError> {
+        let due = {
+            let failed = self.inner.failed.lock().expect("store lock");
+            failed.is_some_and(|at| at.elapsed() >= REOPEN_EVERY)
+        };
+        if due {
+            self.reopen();
+        }
+        let guard = self.inner.sled.read().expect("store lock");
+        if guard.is_none() {
+            return Err(StoreError::Closed(self.inner.path.clone()));
+        }
+        Ok(Sled(guard))
+    }
+
+    /// Notes a failed write so the next operation reopens sled.
+    fn note(&self, e: StoreError) -> StoreError {
+        if e.is_io() {
+            let mut failed = self.inner.failed.lock().expect("store lock");
+            failed.get_or_insert_with(std::time::Instant::now);
+        }
+        e
+    }
+
+    /// Closes sled and opens it again; a failure leaves it closed until the
+    /// next attempt.
+    fn reopen(&self) {
+        let mut slot = self.inner.sled.write().expect("store lock");
+        *self.inner.failed.lock().expect("store lock") = None;
+        // Every handle must be gone before sled can lock its files again.
+        drop(slot.take());
+        let mut opened = open::open_handles(&self.inner.path, &self.inner.opts);
+        for _ in 0..50 {
+            // sled may hold its file lock a moment after the last handle went.
+            if !matches!(opened, Err(StoreError::Locked(_))) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            opened = open::open_handles(&self.inner.path, &self.inner.opts);
+        }
+        match opened {
+            Ok(h) => {
+                *slot = Some(h);
+                tracing::info!(path = %self.inner.path.display(), "store reopened after an I/O error");
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "store reopen failed; retrying later");
+                *self.inner.failed.lock().expect("store lock") = Some(std::time::Instant::now());
+            }
         }
     }
 
     /// Writes everything buffered (readings included) to disk.
     pub fn flush(&self) -> Result<usize, StoreError> {
-        self.db.flush().map_err(|e| self.sled_err(e))
+        let h = self.sled()?;
+        h.db.flush().map_err(|e| self.note(self.sled_err(e)))
     }
 
     /// Bytes the store occupies on disk, as sled counts them.
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.sled()
+            .ok()
+            .and_then(|h| h.db.size_on_disk().ok())
+            .unwrap_or(0)
     }
 
     /// The newest trusted wall-clock stamp ever stored (a floor for clock sanity).
     pub fn last_wall_ms(&self) -> Option<i64> {
-        let v = self.meta.get(META_LAST_WALL).ok()??;
+        let v = self.sled().ok()?.meta.get(META_LAST_WALL).ok()??;
         Some(i64::from_be_bytes(v.as_ref().try_into().ok()?))
     }
 
@@ -129,9 +249,10 @@ impl Store {
     pub fn note_wall_ms(&self, ms: i64) -> Result<(), StoreError> {
         let cur = self.last_wall_ms().unwrap_or(i64::MIN);
         if ms > cur {
-            self.meta
+            self.sled()?
+                .meta
                 .insert(META_LAST_WALL, &ms.to_be_bytes())
-                .map_err(|e| self.sled_err(e))?;
+                .map_err(|e| self.note(self.sled_err(e)))?;
         }
         Ok(())
     }
@@ -139,7 +260,8 @@ impl Store {
     /// Saved alert-engine states, by key.
     pub fn alert_states(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
-        for item in self.alerts.iter() {
+        let h = self.sled()?;
+        for item in h.alerts.iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             out.push((String::from_utf8_lossy(&k).into_owned(), v.to_vec()));
         }

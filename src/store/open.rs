@@ -1,10 +1,13 @@
-//! Opening the store, and moving a damaged one aside instead of refusing to start.
+//! Opening the store: checking it against its integrity record, moving a
+//! damaged one aside (and salvaging what it still holds) instead of refusing
+//! to start, and telling a permission problem from damage.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use super::{Store, StoreError, StoreOptions};
+use super::outbox::{decode_commit, META_COMMIT};
+use super::{access, integrity, salvage, Handles, Inner, Store, StoreError, StoreOptions};
 
 /// How the store came up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,28 +25,50 @@ pub enum Opened {
     },
 }
 
+/// Everything the caller must tell people about the open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// How it came up.
+    pub opened: Opened,
+    /// Committed data that sled did not return (from the integrity record).
+    pub loss: Option<super::Loss>,
+    /// What was carried over from a store moved aside.
+    pub salvaged: Option<salvage::Salvaged>,
+}
+
 impl Store {
     /// Opens (or creates) the store in `data_dir/store`. A store that fails to
     /// open, panics sled, hangs, or fails a consistency walk is moved aside to
-    /// `store.damaged-<unix seconds>` and replaced by a fresh one.
-    pub fn open(data_dir: &Path, opts: &StoreOptions) -> Result<(Store, Opened), StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
-            what: "cannot create data directory",
-            path: data_dir.to_path_buf(),
-            source,
+    /// `store.damaged-<unix seconds>`, replaced by a fresh one, and what can
+    /// still be read from it is carried over. Files this user may not read or
+    /// write are an error, not damage: the store is left where it is.
+    pub fn open(data_dir: &Path, opts: &StoreOptions) -> Result<(Store, OpenReport), StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| {
+            access::explain(data_dir, &source).unwrap_or(StoreError::Io {
+                what: "cannot create data directory",
+                path: data_dir.to_path_buf(),
+                source,
+            })
         })?;
         let path = Store::dir_in(data_dir);
+        access::check(data_dir, &path)?;
         let existed = path.exists();
-        match open_checked(&path, opts) {
-            Ok(store) => Ok((
-                store,
-                if existed {
+        match open_handles(&path, opts) {
+            Ok(h) => {
+                let (store, loss) = Store::assemble(&path, opts, h, true);
+                let opened = if existed {
                     Opened::Existing
                 } else {
                     Opened::Created
-                },
-            )),
-            Err(StoreError::Locked(p)) => Err(StoreError::Locked(p)),
+                };
+                let report = OpenReport {
+                    opened,
+                    loss,
+                    salvaged: None,
+                };
+                Ok((store, report))
+            }
+            Err(e @ (StoreError::Locked(_) | StoreError::Permission(_))) => Err(e),
             Err(damage) => {
                 let reason = damage.to_string();
                 let stamp = std::time::SystemTime::now()
@@ -55,8 +80,14 @@ impl Store {
                     path: moved_to.clone(),
                     source,
                 })?;
-                let store = open_checked(&path, opts)?;
-                Ok((store, Opened::Recovered { moved_to, reason }))
+                let (store, _) = Store::assemble(&path, opts, open_handles(&path, opts)?, true);
+                let salvaged = salvage::salvage(&moved_to, &store, opts);
+                let report = OpenReport {
+                    opened: Opened::Recovered { moved_to, reason },
+                    loss: None,
+                    salvaged: Some(salvaged),
+                };
+                Ok((store, report))
             }
         }
     }
@@ -72,7 +103,72 @@ impl Store {
                 source: std::io::Error::from(std::io::ErrorKind::NotFound),
             });
         }
-        open_checked(&path, opts)
+        access::check(data_dir, &path)?;
+        Ok(Store::assemble(&path, opts, open_handles(&path, opts)?, false).0)
+    }
+
+    /// Builds the store around opened handles, comparing sled with the
+    /// integrity record; with `keep_record` the record is brought up to date.
+    fn assemble(
+        path: &Path,
+        opts: &StoreOptions,
+        h: Handles,
+        keep_record: bool,
+    ) -> (Store, Option<super::Loss>) {
+        let (generation, committed) = h
+            .meta
+            .get(META_COMMIT)
+            .ok()
+            .flatten()
+            .and_then(|v| decode_commit(&v))
+            .unwrap_or((0, 0));
+        let top = h
+            .outbox
+            .last()
+            .ok()
+            .flatten()
+            .and_then(|(k, _)| k.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0);
+        let held = integrity::Held {
+            generation,
+            last_seq: committed.max(top),
+            live: h.outbox.len() as u64,
+        };
+        let found = integrity::read(path);
+        let loss = found.as_ref().and_then(|r| integrity::compare(r, &held));
+        let mut record = found.unwrap_or_default();
+        if let Some(l) = &loss {
+            for (id, _) in &l.episodes {
+                record.episodes.remove(id);
+            }
+        }
+        let logged = h
+            .meta
+            .get(b"logged_upto")
+            .ok()
+            .flatten()
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0);
+        // New sequence numbers stay above everything ever committed or
+        // logged, so none is mistaken for one already logged.
+        let last_seq = held.last_seq.max(record.last_seq).max(logged);
+        record.generation = record.generation.max(held.generation);
+        record.last_seq = last_seq;
+        record.live = held.live;
+        let store = Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                opts: opts.clone(),
+                sled: RwLock::new(Some(h)),
+                record: Mutex::new(record),
+                next_seq: Mutex::new(last_seq + 1),
+                failed: Mutex::new(None),
+            }),
+        };
+        if keep_record {
+            store.write_record(&store.inner.record.lock().expect("store lock"));
+        }
+        (store, loss)
     }
 }
 
@@ -89,7 +185,7 @@ fn is_lock_error(e: &sled::Error) -> bool {
 
 /// Opens sled on a separate thread so that a panic or a hang inside sled
 /// becomes an error here rather than a crash loop or a stuck service.
-fn open_checked(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+pub(super) fn open_handles(path: &Path, opts: &StoreOptions) -> Result<Handles, StoreError> {
     let (tx, rx) = mpsc::channel();
     let owned = path.to_path_buf();
     let cache = opts.cache_bytes;
@@ -125,27 +221,33 @@ fn open_checked(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
     }
 }
 
-fn open_and_walk(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-    let wrap = |source: sled::Error| {
-        if is_lock_error(&source) {
-            StoreError::Locked(path.to_path_buf())
-        } else {
-            StoreError::Sled {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    };
-    let db = sled::Config::new()
+/// sled's settings for the agent's store.
+pub(super) fn sled_config(path: &Path, cache_bytes: u64) -> sled::Config {
+    sled::Config::new()
         .path(path)
         .cache_capacity(cache_bytes)
         // We flush ourselves: readings in batches, alert events at once.
         .flush_every_ms(None)
         .mode(sled::Mode::LowSpace)
-        .open()
-        .map_err(wrap)?;
-    let store = Store {
-        path: path.to_path_buf(),
+}
+
+fn open_and_walk(path: &Path, cache_bytes: u64) -> Result<Handles, StoreError> {
+    let wrap = |source: sled::Error| {
+        if is_lock_error(&source) {
+            return StoreError::Locked(path.to_path_buf());
+        }
+        if let sled::Error::Io(io) = &source {
+            if let Some(e) = access::explain(path, io) {
+                return e;
+            }
+        }
+        StoreError::Sled {
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let db = sled_config(path, cache_bytes).open().map_err(wrap)?;
+    let h = Handles {
         readings: db.open_tree("readings").map_err(wrap)?,
         alerts: db.open_tree("alerts").map_err(wrap)?,
         outbox: db.open_tree("outbox").map_err(wrap)?,
@@ -155,19 +257,30 @@ fn open_and_walk(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
     // The small trees are read whole at start anyway; walking them here turns
     // lazy corruption into a start-up error we can recover from. Readings are
     // only sampled at both ends so a big store still starts fast.
-    for tree in [&store.alerts, &store.outbox, &store.meta] {
+    for tree in [&h.alerts, &h.meta] {
         for item in tree.iter() {
             item.map_err(wrap)?;
         }
     }
-    store.outbox_check()?;
-    if let Some(first) = store.readings.first().map_err(wrap)? {
+    for item in h.outbox.iter() {
+        let (k, v) = item.map_err(wrap)?;
+        let bad = |detail: String| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            what: "outbox event",
+            detail,
+        };
+        if k.len() != 8 {
+            return Err(bad("bad key".into()));
+        }
+        serde_json::from_slice::<edgetherm_proto::Event>(&v).map_err(|e| bad(e.to_string()))?;
+    }
+    if let Some(first) = h.readings.first().map_err(wrap)? {
         super::readings::decode(&first.0, &first.1).map_err(|detail| StoreError::Corrupt {
             path: path.to_path_buf(),
             what: "reading",
             detail,
         })?;
     }
-    store.readings.last().map_err(wrap)?;
-    Ok(store)
+    h.readings.last().map_err(wrap)?;
+    Ok(h)
 }

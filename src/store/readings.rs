@@ -113,7 +113,7 @@ pub(super) fn decode(key: &[u8], v: &[u8]) -> Result<StoredReading, String> {
 impl Store {
     /// The saved reading budget, if the store ever reached its cap.
     pub fn space_budget(&self) -> Option<SpaceBudget> {
-        let v = self.meta.get(META_SPACE_BUDGET).ok()??;
+        let v = self.sled().ok()?.meta.get(META_SPACE_BUDGET).ok()??;
         let n = |i: usize| {
             v.get(i * 8..i * 8 + 8)
                 .and_then(|b| b.try_into().ok())
@@ -130,7 +130,8 @@ impl Store {
         for x in [b.max_disk, b.span_ms as u64] {
             v.extend_from_slice(&x.to_be_bytes());
         }
-        self.meta
+        self.sled()?
+            .meta
             .insert(META_SPACE_BUDGET, v)
             .map_err(|e| self.sled_err(e))?;
         Ok(())
@@ -138,11 +139,12 @@ impl Store {
 
     /// Buffers a reading; it reaches the disk at the next `flush` (or `commit`).
     pub fn append_reading(&self, r: &Reading) -> Result<(), StoreError> {
-        let id = self.db.generate_id().map_err(|e| self.sled_err(e))?;
+        let h = self.sled()?;
+        let id = h.db.generate_id().map_err(|e| self.sled_err(e))?;
         let mut key = [0u8; 16];
         key[..8].copy_from_slice(&time_key(r.wall.ms));
         key[8..].copy_from_slice(&id.to_be_bytes());
-        self.readings
+        h.readings
             .insert(key, encode(r))
             .map_err(|e| self.sled_err(e))?;
         Ok(())
@@ -156,10 +158,11 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<StoredReading>, StoreError> {
         let mut out = Vec::new();
-        for item in self.readings.range(time_key(since_ms).to_vec()..) {
+        let h = self.sled()?;
+        for item in h.readings.range(time_key(since_ms).to_vec()..) {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             let r = decode(&k, &v).map_err(|detail| StoreError::Corrupt {
-                path: self.path.clone(),
+                path: self.path().to_path_buf(),
                 what: "reading",
                 detail,
             })?;
@@ -175,30 +178,32 @@ impl Store {
 
     /// Number of stored readings (walks the tree: for tests and benchmarks).
     pub fn reading_count(&self) -> usize {
-        self.readings.len()
+        self.sled().map_or(0, |h| h.readings.len())
     }
 
     /// Oldest and newest reading stamps.
     pub fn reading_span(&self) -> Option<(i64, i64)> {
-        let first = key_time(&self.readings.first().ok()??.0)?;
-        let last = key_time(&self.readings.last().ok()??.0)?;
+        let h = self.sled().ok()?;
+        let first = key_time(&h.readings.first().ok()??.0)?;
+        let last = key_time(&h.readings.last().ok()??.0)?;
         Some((first, last))
     }
 
     fn remove_before(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
         let mut batch = sled::Batch::default();
         let mut n = 0u64;
-        for item in self.readings.range(..time_key(cutoff_ms).to_vec()) {
+        let h = self.sled()?;
+        for item in h.readings.range(..time_key(cutoff_ms).to_vec()) {
             let (k, _) = item.map_err(|e| self.sled_err(e))?;
             batch.remove(k);
             n += 1;
             if n % 10_000 == 0 {
-                self.readings
+                h.readings
                     .apply_batch(std::mem::take(&mut batch))
                     .map_err(|e| self.sled_err(e))?;
             }
         }
-        self.readings
+        h.readings
             .apply_batch(batch)
             .map_err(|e| self.sled_err(e))?;
         Ok(n)

@@ -12,6 +12,7 @@ mod fixture_tree;
 mod second_agent;
 mod sigkill;
 mod stale;
+mod store_loss;
 
 fn sensor(id: &str, kind: &str, extra: &str, interval: &str) -> String {
     format!("[[sensor]]\nid = \"{id}\"\nkind = \"{kind}\"\n{extra}\ninterval = \"{interval}\"\n\n")
