@@ -8,10 +8,12 @@ mod common;
 
 mod cli;
 mod damaged_store;
+mod disk_full;
 mod fixture_tree;
 mod second_agent;
 mod sigkill;
 mod stale;
+mod store_access;
 mod store_loss;
 
 fn sensor(id: &str, kind: &str, extra: &str, interval: &str) -> String {
