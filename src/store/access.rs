@@ -15,6 +15,8 @@ pub fn check(data_dir: &Path, store: &Path) -> Result<(), StoreError> {
     let mut paths = vec![data_dir.to_path_buf()];
     if store.exists() {
         paths.push(store.to_path_buf());
+    }
+    if store.is_dir() {
         let mut dirs = vec![store.to_path_buf()];
         while let Some(dir) = dirs.pop() {
             let entries = std::fs::read_dir(&dir).map_err(|e| {

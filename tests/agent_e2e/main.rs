@@ -10,6 +10,7 @@ mod cli;
 mod damaged_store;
 mod disk_full;
 mod fixture_tree;
+mod salvage;
 mod second_agent;
 mod sigkill;
 mod stale;

@@ -21,7 +21,7 @@ fn body(token: &Path) -> String {
         + "[[rule]]\nid = \"swing-hot\"\nsensors = \"swing\"\nabove = 30.0\nhysteresis = 1.0\nflap_changes = 1000\n"
 }
 
-fn setup() -> Setup {
+pub(crate) fn setup() -> Setup {
     let dir = tempfile::Builder::new()
         .prefix("edgetherm-e2e-")
         .tempdir()

@@ -8,6 +8,7 @@
 mod common;
 
 mod broker;
+mod burst;
 mod flood;
 mod flow;
 mod restart;
