@@ -142,7 +142,14 @@ pub fn main(cli: Cli) -> ExitCode {
             scan::scan(&sysfs_root, &i2c, broker)
         }
         Command::Run => {
-            let Some(cfg) = load(cli.config) else {
+            // The files the config names are checked here, before anything
+            // starts: a missing ca_file is a config error (exit 2, with its
+            // line), not a failure half-way through start-up.
+            let path = config::resolve_path(cli.config.as_deref());
+            let Some(cfg) = Config::load_with_files(&path)
+                .map_err(|e| report_load_error(&path, &e))
+                .ok()
+            else {
                 return ExitCode::from(2);
             };
             init_logging(cfg.agent.log_level.as_deref());
