@@ -34,7 +34,9 @@ structured line each. Stops cleanly on SIGTERM or Ctrl-C; under systemd it repor
     /// Validate a config file and print a summary (exit 0 valid, 2 invalid).
     #[command(
         long_about = "Validate a config file and print a summary of what the agent would do. Every problem is \
-reported (not just the first) as file:line:column: key: what was expected. Exit status: 0 valid, 2 invalid."
+reported (not just the first) as file:line:column: key: what was expected. The files the config names \
+(token_file, password_file, ca_file, client_cert_file, client_key_file) are opened as the user running the \
+check and must hold what they should; `run` checks the same before it starts. Exit status: 0 valid, 2 invalid."
     )]
     CheckConfig {
         /// Config file to check (overrides --config)
