@@ -7,6 +7,7 @@
 //! can start with (systemd's `ExecStartPre=edgetherm check-config` relies on
 //! that to stop a restart loop before it begins).
 
+use std::cell::OnceCell;
 use std::ffi::CStr;
 use std::fmt;
 use std::io::Read;
@@ -132,7 +133,8 @@ pub struct NamedFile {
 /// Every problem with the files `named` by the config at `config_path`, as
 /// errors at the keys that name them (empty when all is well).
 pub fn check(config_path: &Path, named: &[NamedFile]) -> Vec<ConfigError> {
-    let user = User::effective();
+    // Looked up (through NSS) only if an error needs it.
+    let user = OnceCell::new();
     named
         .iter()
         .filter_map(|f| {
@@ -147,7 +149,7 @@ pub fn check(config_path: &Path, named: &[NamedFile]) -> Vec<ConfigError> {
         .collect()
 }
 
-fn problem(f: &NamedFile, user: &User) -> Option<String> {
+fn problem(f: &NamedFile, user: &OnceCell<User>) -> Option<String> {
     let path = &f.path;
     let shown = shown(path);
     let what = f.holds.what();
@@ -160,7 +162,8 @@ fn problem(f: &NamedFile, user: &User) -> Option<String> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             return Some(format!(
-                "cannot reach {shown}: user {user} may not enter a directory on the way: give it search (x) permission on each one (`namei -l {}` lists them)",
+                "cannot reach {shown}: user {} may not enter a directory on the way: give it search (x) permission on each one (`namei -l {}` lists them)",
+                user.get_or_init(User::effective),
                 path.display()
             ))
         }
@@ -181,11 +184,12 @@ fn problem(f: &NamedFile, user: &User) -> Option<String> {
     let bytes = match read_capped(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let user = user.get_or_init(User::effective);
             return Some(format!(
                 "{shown} is not readable by user {user}, who runs this: make it readable by that user, e.g. `chown {} {p}` then `chmod u+r {p}`",
                 user.chown_name(),
                 p = path.display()
-            ))
+            ));
         }
         Err(e) => return Some(format!("cannot read {shown}: {e}")),
     };

@@ -304,6 +304,7 @@ impl Config {
     }
 }
 
+/// The config text, or why it could not be read.
 fn read(path: &Path) -> Result<String, LoadError> {
     std::fs::read_to_string(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
