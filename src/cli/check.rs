@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use crate::config::units::{format_duration, format_size};
 use crate::config::{Config, SensorSource, SimPattern};
 
-/// Validates `path`; prints a summary (exit 0) or every error (exit 2).
+/// Validates `path` and the files it names; prints a summary (exit 0) or
+/// every error (exit 2).
 pub fn check_config(path: &Path) -> ExitCode {
-    match Config::load(path) {
+    match Config::load_with_files(path) {
         Ok(cfg) => {
             print!("{}", summary(&cfg));
             ExitCode::SUCCESS

@@ -34,7 +34,9 @@ structured line each. Stops cleanly on SIGTERM or Ctrl-C; under systemd it repor
     /// Validate a config file and print a summary (exit 0 valid, 2 invalid).
     #[command(
         long_about = "Validate a config file and print a summary of what the agent would do. Every problem is \
-reported (not just the first) as file:line:column: key: what was expected. Exit status: 0 valid, 2 invalid."
+reported (not just the first) as file:line:column: key: what was expected. The files the config names \
+(token_file, password_file, ca_file, client_cert_file, client_key_file) are opened as the user running the \
+check and must hold what they should; `run` checks the same before it starts. Exit status: 0 valid, 2 invalid."
     )]
     CheckConfig {
         /// Config file to check (overrides --config)
@@ -142,7 +144,14 @@ pub fn main(cli: Cli) -> ExitCode {
             scan::scan(&sysfs_root, &i2c, broker)
         }
         Command::Run => {
-            let Some(cfg) = load(cli.config) else {
+            // The files the config names are checked here, before anything
+            // starts: a missing ca_file is a config error (exit 2, with its
+            // line), not a failure half-way through start-up.
+            let path = config::resolve_path(cli.config.as_deref());
+            let Some(cfg) = Config::load_with_files(&path)
+                .map_err(|e| report_load_error(&path, &e))
+                .ok()
+            else {
                 return ExitCode::from(2);
             };
             init_logging(cfg.agent.log_level.as_deref());

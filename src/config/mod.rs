@@ -1,6 +1,7 @@
 //! The agent's config file: one TOML file, every error with file:line:col.
 
 mod error;
+mod files;
 mod rules;
 mod sections;
 mod sensors;
@@ -268,56 +269,89 @@ impl RuleConfig {
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file (no other file is opened).
     pub fn load(path: &Path) -> Result<Config, LoadError> {
-        let src = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let src = read(path)?;
         Config::parse(path, &src)
+    }
+
+    /// Reads and validates a config file, then checks that every file it
+    /// names (token, password, certificates, key) exists, can be opened by
+    /// the user running this process and holds what it should: what both
+    /// `check-config` and `run` need. All problems come together, in file order.
+    pub fn load_with_files(path: &Path) -> Result<Config, LoadError> {
+        let src = read(path)?;
+        let (parsed, named) = parse_collecting(path, &src);
+        let file_errors = files::check(path, &named);
+        let mut errors = match parsed {
+            Ok(cfg) if file_errors.is_empty() => return Ok(cfg),
+            Ok(_) => Vec::new(),
+            Err(errors) => errors,
+        };
+        errors.extend(file_errors);
+        errors.sort_by_key(|e| (e.line, e.column));
+        Err(LoadError::Invalid(errors))
     }
 
     /// Validates config text; `path` is used in messages.
     pub fn parse(path: &Path, src: &str) -> Result<Config, LoadError> {
-        let mut ctx = Ctx::new(path, src);
-        let doc = match toml::de::DeTable::parse(src) {
-            Ok(doc) => doc,
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                ctx.error(&span, "", format!("invalid TOML: {}", e.message().trim()));
-                return Err(LoadError::Invalid(ctx.errors));
-            }
-        };
-        let mut top = Fields::new(doc.get_ref(), doc.span(), "");
-        let agent = sections::agent(&mut ctx, &mut top);
-        let buffer = sections::buffer(&mut ctx, &mut top);
-        let relay = sections::relay(&mut ctx, &mut top);
-        let mqtt = sections::mqtt(&mut ctx, &mut top, &agent.gateway_id);
-        // An [mqtt] section with errors of its own still counts as present for mqtt sensors.
-        let mqtt_declared = top.has("mqtt");
-        let (sensors, sensor_ids) = sensors::sensors(&mut ctx, &mut top, mqtt_declared);
-        let rules = rules::rules(&mut ctx, &mut top, &sensor_ids);
-        top.finish(&mut ctx, "the top level");
-        if ctx.errors.is_empty() {
-            Ok(Config {
-                path: path.to_path_buf(),
-                agent,
-                buffer,
-                relay,
-                mqtt,
-                sensors,
-                rules,
-            })
-        } else {
-            let mut errors = ctx.errors;
-            errors.sort_by_key(|e| (e.line, e.column));
-            Err(LoadError::Invalid(errors))
-        }
+        parse_collecting(path, src).0.map_err(LoadError::Invalid)
     }
 
     /// The sensor with this id.
     pub fn sensor(&self, id: &str) -> Option<&SensorConfig> {
         self.sensors.iter().find(|s| s.id == id)
+    }
+}
+
+/// The config text, or why it could not be read.
+fn read(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Validates config text, and lists the files it names (even when it is
+/// invalid, so that their problems can be reported with the rest).
+fn parse_collecting(
+    path: &Path,
+    src: &str,
+) -> (Result<Config, Vec<ConfigError>>, Vec<files::NamedFile>) {
+    let mut ctx = Ctx::new(path, src);
+    let doc = match toml::de::DeTable::parse(src) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            ctx.error(&span, "", format!("invalid TOML: {}", e.message().trim()));
+            return (Err(ctx.errors), ctx.files);
+        }
+    };
+    let mut top = Fields::new(doc.get_ref(), doc.span(), "");
+    let agent = sections::agent(&mut ctx, &mut top);
+    let buffer = sections::buffer(&mut ctx, &mut top);
+    let relay = sections::relay(&mut ctx, &mut top);
+    let mqtt = sections::mqtt(&mut ctx, &mut top, &agent.gateway_id);
+    // An [mqtt] section with errors of its own still counts as present for mqtt sensors.
+    let mqtt_declared = top.has("mqtt");
+    let (sensors, sensor_ids) = sensors::sensors(&mut ctx, &mut top, mqtt_declared);
+    let rules = rules::rules(&mut ctx, &mut top, &sensor_ids);
+    top.finish(&mut ctx, "the top level");
+    if ctx.errors.is_empty() {
+        let cfg = Config {
+            path: path.to_path_buf(),
+            agent,
+            buffer,
+            relay,
+            mqtt,
+            sensors,
+            rules,
+        };
+        (Ok(cfg), ctx.files)
+    } else {
+        let mut errors = ctx.errors;
+        errors.sort_by_key(|e| (e.line, e.column));
+        (Err(errors), ctx.files)
     }
 }
 

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::files::Holds;
 use super::walker::{Ctx, Fields};
 use super::{AgentConfig, BufferConfig, MqttConfig, RelayConfig, Secret};
 
@@ -86,9 +87,13 @@ fn secret(
     t: &mut Fields<'_, '_>,
     key: &'static str,
     file_key: &'static str,
+    holds: Holds,
 ) -> Option<Secret> {
     let inline = t.string(ctx, key);
     let file = t.string(ctx, file_key);
+    if let (None, Some(f)) = (&inline, &file) {
+        ctx.name_file(&f.span, &t.name(file_key), &f.value, holds);
+    }
     match (inline, file) {
         (Some(_), Some(f)) => {
             ctx.error(
@@ -102,6 +107,18 @@ fn secret(
         (None, Some(f)) => Some(Secret::File(PathBuf::from(f.value))),
         (None, None) => None,
     }
+}
+
+/// Reads `key` as the path of a file that must hold `holds` (checked later, in files.rs).
+fn file(
+    ctx: &mut Ctx<'_>,
+    t: &mut Fields<'_, '_>,
+    key: &'static str,
+    holds: Holds,
+) -> Option<PathBuf> {
+    let f = t.string(ctx, key)?;
+    ctx.name_file(&f.span, &t.name(key), &f.value, holds);
+    Some(PathBuf::from(f.value))
 }
 
 /// True for `https://` URLs, and `http://` ones on a loopback host.
@@ -133,11 +150,11 @@ pub fn relay(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>) -> Option<RelayConfig>
         "url",
         "the relay's base URL, e.g. \"https://relay.example.com\"",
     );
-    let token = secret(ctx, &mut t, "token", "token_file");
+    let token = secret(ctx, &mut t, "token", "token_file", Holds::Token);
     let heartbeat = t
         .duration(ctx, "heartbeat")
         .map_or(Duration::from_secs(60), |h| h.value);
-    let ca_file = t.string(ctx, "ca_file").map(|c| PathBuf::from(c.value));
+    let ca_file = file(ctx, &mut t, "ca_file", Holds::CaCertificates);
     if token.is_none() && !t.has("token") && !t.has("token_file") {
         let span = t.span();
         ctx.error(&span, &t.name("token_file"), "missing: the gateway token (`token_file = \"/etc/edgetherm/relay.token\"`, as printed by `edgetherm-relay gateway add`)");
@@ -181,14 +198,10 @@ pub fn mqtt(ctx: &mut Ctx<'_>, top: &mut Fields<'_, '_>, gateway_id: &str) -> Op
         }
     });
     let username = t.string(ctx, "username").map(|u| u.value);
-    let password = secret(ctx, &mut t, "password", "password_file");
-    let ca_file = t.string(ctx, "ca_file").map(|c| PathBuf::from(c.value));
-    let client_cert_file = t
-        .string(ctx, "client_cert_file")
-        .map(|c| PathBuf::from(c.value));
-    let client_key_file = t
-        .string(ctx, "client_key_file")
-        .map(|c| PathBuf::from(c.value));
+    let password = secret(ctx, &mut t, "password", "password_file", Holds::Password);
+    let ca_file = file(ctx, &mut t, "ca_file", Holds::CaCertificates);
+    let client_cert_file = file(ctx, &mut t, "client_cert_file", Holds::Certificate);
+    let client_key_file = file(ctx, &mut t, "client_key_file", Holds::PrivateKey);
     if client_cert_file.is_some() != client_key_file.is_some() {
         let span = t.span();
         ctx.error(&span, &t.name("client_key_file"), "expected both `client_cert_file` and `client_key_file` for a client certificate, or neither");

@@ -2,13 +2,14 @@
 //! location instead of stopping at the first one (serde would).
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::error::ConfigError;
+use super::files::{Holds, NamedFile};
 use super::units::{parse_duration, parse_size, DURATION_HINT, SIZE_HINT};
 
 /// Collects errors and turns byte offsets into line:column.
@@ -17,6 +18,8 @@ pub struct Ctx<'s> {
     file: &'s Path,
     /// Every error found so far.
     pub errors: Vec<ConfigError>,
+    /// Every file the config names, for the file pass (parsing opens none).
+    pub files: Vec<NamedFile>,
 }
 
 impl<'s> Ctx<'s> {
@@ -26,7 +29,20 @@ impl<'s> Ctx<'s> {
             src,
             file,
             errors: Vec::new(),
+            files: Vec::new(),
         }
+    }
+
+    /// Remembers that `key`, written at `span`, names a file that must hold `holds`.
+    pub fn name_file(&mut self, span: &Range<usize>, key: &str, path: &str, holds: Holds) {
+        let (line, column) = line_col(self.src, span.start);
+        self.files.push(NamedFile {
+            key: key.to_string(),
+            path: PathBuf::from(path),
+            holds,
+            line,
+            column,
+        });
     }
 
     /// Records an error at `span` about `key`.

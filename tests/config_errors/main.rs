@@ -1,12 +1,17 @@
 //! Config errors: every problem reported, each with file:line:column, the key
-//! and what was expected; plus the shipped example configs.
+//! and what was expected; the files a config names, checked by the real
+//! binary; plus the shipped example configs.
 
 use std::path::{Path, PathBuf};
 
 use edgetherm::config::{Config, ConfigError, LoadError};
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod defaults;
 mod examples;
+mod files;
 mod mqtt_sensors;
 mod props;
 mod rules;
