@@ -4,8 +4,8 @@
 //!
 //! Parsing stays free of I/O; this pass is what `check-config` and `run`
 //! add on top of it, so that a config `check-config` accepts is one `run`
-//! can start with (systemd's `ExecStartPre=edgetherm check-config` relies on
-//! that to stop a restart loop before it begins).
+//! can start with, and `run` exits 2 on what this finds (which the systemd
+//! unit does not retry) instead of failing later in a restart loop.
 
 use std::cell::OnceCell;
 use std::ffi::CStr;

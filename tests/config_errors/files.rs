@@ -1,8 +1,8 @@
 //! The files a config names (token, password, CA, client certificate and
 //! key), checked by the real binary: `check-config` reports each problem at
 //! the key that names the file, and `run` stops with the same lines (exit 2)
-//! before it starts anything, so that systemd's `ExecStartPre=edgetherm
-//! check-config` catches what would otherwise make `run` fail in a loop.
+//! before it starts anything (exit 2, which the systemd unit does not retry)
+//! instead of failing later, in a restart loop.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
