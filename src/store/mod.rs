@@ -13,6 +13,8 @@ mod readings;
 use std::path::{Path, PathBuf};
 
 pub use open::Opened;
+/// The block format, for tests and tools (docs/storage.md).
+pub use readings::{decode_block, BlockBuf, Entry, Full, Migrated, BLOCK_BYTES, MAX_SPAN_MS};
 pub use readings::{SpaceBudget, StoredReading, TrimReport};
 
 /// Anything the store can fail with.
@@ -77,7 +79,7 @@ impl Default for StoreOptions {
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
-    readings: sled::Tree,
+    readings: readings::Readings,
     alerts: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
@@ -109,9 +111,9 @@ impl Store {
         }
     }
 
-    /// Writes everything buffered (readings included) to disk.
+    /// Seals every open reading block into sled and writes everything to disk.
     pub fn flush(&self) -> Result<usize, StoreError> {
-        self.db.flush().map_err(|e| self.sled_err(e))
+        self.flush_readings_with(|| self.db.flush().map_err(|e| self.sled_err(e)))
     }
 
     /// Bytes the store occupies on disk, as sled counts them.

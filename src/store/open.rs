@@ -105,7 +105,7 @@ fn open_checked(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
             source,
         })?;
     match rx.recv_timeout(Duration::from_secs(opts.open_timeout_s)) {
-        Ok(Ok(result)) => result,
+        Ok(Ok(result)) => result.and_then(migrate),
         Ok(Err(panic)) => {
             let msg = panic
                 .downcast_ref::<String>()
@@ -123,6 +123,22 @@ fn open_checked(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
             opts.open_timeout_s,
         )),
     }
+}
+
+/// Converts readings of the one-key-per-reading layout into blocks, outside
+/// the open timeout (a big old store takes seconds, and it is not damage).
+fn migrate(store: Store) -> Result<Store, StoreError> {
+    let started = std::time::Instant::now();
+    if let Some(m) = store.migrate_old_readings()? {
+        tracing::info!(
+            readings = m.readings,
+            blocks = m.blocks,
+            undecodable = m.undecodable,
+            seconds = started.elapsed().as_secs_f64(),
+            "converted the store's readings from one key per reading to per-sensor blocks"
+        );
+    }
+    Ok(store)
 }
 
 fn open_and_walk(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
@@ -146,28 +162,23 @@ fn open_and_walk(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         .map_err(wrap)?;
     let store = Store {
         path: path.to_path_buf(),
-        readings: db.open_tree("readings").map_err(wrap)?,
+        readings: super::readings::Readings::open(&db).map_err(wrap)?,
         alerts: db.open_tree("alerts").map_err(wrap)?,
         outbox: db.open_tree("outbox").map_err(wrap)?,
         meta: db.open_tree("meta").map_err(wrap)?,
         db,
     };
     // The small trees are read whole at start anyway; walking them here turns
-    // lazy corruption into a start-up error we can recover from. Readings are
-    // only sampled at both ends so a big store still starts fast.
+    // lazy corruption into a start-up error we can recover from. Reading
+    // blocks are only sampled at both ends so a big store still starts fast
+    // (a block failing its checksum is skipped and counted, not damage).
     for tree in [&store.alerts, &store.outbox, &store.meta] {
         for item in tree.iter() {
             item.map_err(wrap)?;
         }
     }
     store.outbox_check()?;
-    if let Some(first) = store.readings.first().map_err(wrap)? {
-        super::readings::decode(&first.0, &first.1).map_err(|detail| StoreError::Corrupt {
-            path: path.to_path_buf(),
-            what: "reading",
-            detail,
-        })?;
-    }
-    store.readings.last().map_err(wrap)?;
+    store.readings.sample_ends().map_err(wrap)?;
+    store.readings.promote_tail().map_err(wrap)?;
     Ok(store)
 }
