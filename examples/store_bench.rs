@@ -5,7 +5,7 @@
 //! ```sh
 //! cargo run --release --example store_bench -- [--days 7] [--sensors 10] \
 //!     [--interval-s 10] [--retention-days 7] [--max-disk-mib 256] \
-//!     [--dir PATH] [--out FILE] [--time-limit-s 1200]
+//!     [--dir PATH] [--out FILE] [--time-limit-s 1200] [--flush-s 60] [--cache-kib 1024]
 //! ```
 //!
 //! The wall clock is simulated (no sleeping): every `--interval-s` simulated
@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use edgetherm::reading::{Fault, Mono, Reading, Wall};
 use edgetherm::store::{Store, StoreOptions};
 
-const FLUSH_EVERY_MS: i64 = 60_000;
 const TRIM_EVERY_MS: i64 = 300_000;
 const SAMPLE_EVERY_MS: i64 = 12 * 3_600_000;
 const MIB: u64 = 1 << 20;
@@ -40,11 +39,13 @@ struct Args {
     dir: Option<PathBuf>,
     out: Option<PathBuf>,
     time_limit_s: u64,
+    flush_s: u64,
+    cache_kib: u64,
 }
 
 const USAGE: &str =
     "usage: store_bench [--days 7] [--sensors 10] [--interval-s 10] [--retention-days 7] \
-[--max-disk-mib 256] [--dir PATH] [--out FILE] [--time-limit-s 1200]";
+[--max-disk-mib 256] [--dir PATH] [--out FILE] [--time-limit-s 1200] [--flush-s 60] [--cache-kib 1024]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -56,6 +57,8 @@ fn parse_args() -> Result<Args, String> {
         dir: None,
         out: None,
         time_limit_s: 1200,
+        flush_s: 60,
+        cache_kib: StoreOptions::default().cache_bytes >> 10,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +77,8 @@ fn parse_args() -> Result<Args, String> {
             "--retention-days" => a.retention_days = num()?,
             "--max-disk-mib" => a.max_disk_mib = num()?,
             "--time-limit-s" => a.time_limit_s = num()?,
+            "--flush-s" => a.flush_s = num()?.max(1),
+            "--cache-kib" => a.cache_kib = num()?.max(64),
             "--dir" => a.dir = Some(PathBuf::from(&val)),
             "--out" => a.out = Some(PathBuf::from(&val)),
             _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
@@ -227,7 +232,12 @@ fn main() {
     #[allow(non_snake_case)]
     let T0_MS = today_ms - (2 * args.days * 86_400_000) as i64;
     let (rss_before_open, _) = rss_kib();
-    let opts = StoreOptions::default();
+    let opts = StoreOptions {
+        cache_bytes: args.cache_kib << 10,
+        ..StoreOptions::default()
+    };
+    #[allow(non_snake_case)]
+    let FLUSH_EVERY_MS = (args.flush_s * 1000) as i64;
     let io_start = write_bytes();
     let started = Instant::now();
     let limit = Duration::from_secs(args.time_limit_s);
@@ -424,8 +434,8 @@ fn main() {
     let sim_days = (now - T0_MS) as f64 / 86_400_000.0;
     let _ = writeln!(
         md,
-        "### store_bench: {} sensors every {} s, {} + {} simulated days, retention {} d, max_disk {} MiB\n",
-        args.sensors, args.interval_s, args.days, args.days, args.retention_days, args.max_disk_mib
+        "### store_bench: {} sensors every {} s, {} + {} simulated days, retention {} d, max_disk {} MiB, flush every {} s, cache {} KiB\n",
+        args.sensors, args.interval_s, args.days, args.days, args.retention_days, args.max_disk_mib, args.flush_s, args.cache_kib
     );
     let _ = writeln!(md, "Store directory: `{}`.\n", store_dir.display());
     if let Some(at) = stopped_early {
@@ -564,6 +574,24 @@ fn main() {
                 mib((w as f64 / sim_days.max(1e-9)) as u64)
             )
         )
+    );
+    if let Some(w) = written {
+        let _ = writeln!(
+            md,
+            "| bytes written per reading appended | {:.1} |",
+            w as f64 / appended.max(1) as f64
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| store per reading kept (size_on_disk / readings stored) | {:.1} bytes |",
+        sled_size as f64 / stored_after.max(1) as f64
+    );
+    let _ = writeln!(
+        md,
+        "| readings dropped from memory / damaged blocks | {} / {} |",
+        store.readings_dropped(),
+        store.damaged_blocks()
     );
     if args.dir.is_some() {
         let _ = writeln!(md, "\nThe store is kept in `{}`.", store_dir.display());

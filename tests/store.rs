@@ -121,7 +121,7 @@ fn commit_saves_state_and_events_together_and_outbox_drains() {
 }
 
 #[test]
-fn retention_and_the_disk_cap_drop_oldest_readings_never_events() {
+fn retention_and_the_disk_cap_drop_whole_blocks_oldest_first_never_events() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(dir.path());
     store.commit(&[], &[event(1)]).unwrap();
@@ -131,26 +131,44 @@ fn retention_and_the_disk_cap_drop_oldest_readings_never_events() {
             .unwrap();
     }
     store.flush().unwrap();
-    // Retention: keep the last 1000 minutes.
+    // Retention: keep the last 1000 minutes. Blocks go whole, so the block
+    // straddling the cutoff stays, with readings older than the cutoff.
     let now = T0 + 2_000 * 60_000;
+    let cutoff = now - 1_000 * 60_000;
     let t = store.trim(Some(now), 1_000 * 60_000, u64::MAX).unwrap();
-    assert_eq!(t.expired, 1_000);
     assert_eq!(t.for_space, 0);
-    assert_eq!(store.reading_count(), 1_000);
-    assert!(store.readings_since("s", 0, 10).unwrap()[0].wall.ms >= now - 1_000 * 60_000);
+    assert!(t.expired > 0 && t.expired <= 1_000, "{t:?}");
+    assert_eq!(store.reading_count() as u64, 2_000 - t.expired);
+    let kept = store.readings_since("s", i64::MIN, usize::MAX).unwrap();
+    assert_eq!(kept.len() as u64, 2_000 - t.expired);
+    assert_eq!(
+        kept.iter().filter(|r| r.wall.ms >= cutoff).count(),
+        1_000,
+        "nothing newer than the cutoff went"
+    );
+    let oldest = kept[0].wall.ms;
+    assert!(
+        oldest > cutoff - edgetherm::store::MAX_SPAN_MS,
+        "at most one block older than the cutoff"
+    );
     // A cap at half the file: the store keeps the time span of readings that
-    // fits (span x cap / size, less 10%), dropping the oldest beyond it.
+    // fits (span x cap / size, less 10%), dropping the oldest blocks beyond it.
     let cap = store.size_on_disk() / 2;
     let t = store.trim(None, 0, cap).unwrap();
     assert_eq!(t.expired, 0, "no retention without a trusted clock");
     let budget = store.space_budget().expect("a budget was taken");
-    let minutes = budget.span_ms / 60_000;
-    assert!((400..=460).contains(&minutes), "budget {budget:?}");
-    assert_eq!(t.for_space, 1_000 - (minutes as u64 + 1));
-    assert_eq!(store.reading_count() as u64, minutes as u64 + 1);
+    assert!(t.for_space > 0, "{t:?}");
+    let kept = store.readings_since("s", i64::MIN, usize::MAX).unwrap();
     let newest = T0 + 1_999 * 60_000;
-    let oldest = store.readings_since("s", 0, 1).unwrap()[0].wall.ms;
-    assert_eq!(oldest, newest - minutes * 60_000, "the oldest went");
+    assert_eq!(kept.last().unwrap().wall.ms, newest, "the newest stay");
+    assert!(kept[0].wall.ms > newest - budget.span_ms - edgetherm::store::MAX_SPAN_MS);
+    assert!(
+        kept.iter()
+            .filter(|r| r.wall.ms >= newest - budget.span_ms)
+            .count() as i64
+            == budget.span_ms / 60_000 + 1,
+        "everything inside the budget is kept"
+    );
     assert_eq!(
         store.outbox_len(),
         1,

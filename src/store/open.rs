@@ -53,9 +53,10 @@ impl Store {
         let path = Store::dir_in(data_dir);
         access::check(data_dir, &path)?;
         let existed = path.exists();
-        match open_handles(&path, opts) {
+        match open_handles(&path, opts, true) {
             Ok(h) => {
                 let (store, loss) = Store::assemble(&path, opts, h, true);
+                migrate(&store)?;
                 let opened = if existed {
                     Opened::Existing
                 } else {
@@ -80,7 +81,8 @@ impl Store {
                     path: moved_to.clone(),
                     source,
                 })?;
-                let (store, _) = Store::assemble(&path, opts, open_handles(&path, opts)?, true);
+                let (store, _) =
+                    Store::assemble(&path, opts, open_handles(&path, opts, true)?, true);
                 let salvaged = salvage::salvage(&moved_to, &store, opts);
                 let report = OpenReport {
                     opened: Opened::Recovered { moved_to, reason },
@@ -104,7 +106,9 @@ impl Store {
             });
         }
         access::check(data_dir, &path)?;
-        Ok(Store::assemble(&path, opts, open_handles(&path, opts)?, false).0)
+        let store = Store::assemble(&path, opts, open_handles(&path, opts, true)?, false).0;
+        migrate(&store)?;
+        Ok(store)
     }
 
     /// Builds the store around opened handles, comparing sled with the
@@ -172,6 +176,22 @@ impl Store {
     }
 }
 
+/// Converts readings of the one-key-per-reading layout into blocks, outside
+/// the open timeout (a big old store takes seconds, and it is not damage).
+fn migrate(store: &Store) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    if let Some(m) = store.migrate_old_readings()? {
+        tracing::info!(
+            readings = m.readings,
+            blocks = m.blocks,
+            undecodable = m.undecodable,
+            seconds = started.elapsed().as_secs_f64(),
+            "converted the store's readings from one key per reading to per-sensor blocks"
+        );
+    }
+    Ok(())
+}
+
 fn is_lock_error(e: &sled::Error) -> bool {
     match e {
         sled::Error::Io(io) => {
@@ -185,14 +205,18 @@ fn is_lock_error(e: &sled::Error) -> bool {
 
 /// Opens sled on a separate thread so that a panic or a hang inside sled
 /// becomes an error here rather than a crash loop or a stuck service.
-pub(super) fn open_handles(path: &Path, opts: &StoreOptions) -> Result<Handles, StoreError> {
+pub(super) fn open_handles(
+    path: &Path,
+    opts: &StoreOptions,
+    first: bool,
+) -> Result<Handles, StoreError> {
     let (tx, rx) = mpsc::channel();
     let owned = path.to_path_buf();
     let cache = opts.cache_bytes;
     std::thread::Builder::new()
         .name("store-open".into())
         .spawn(move || {
-            let result = std::panic::catch_unwind(|| open_and_walk(&owned, cache));
+            let result = std::panic::catch_unwind(|| open_and_walk(&owned, cache, first));
             let _ = tx.send(result);
         })
         .map_err(|source| StoreError::Io {
@@ -231,7 +255,10 @@ pub(super) fn sled_config(path: &Path, cache_bytes: u64) -> sled::Config {
         .mode(sled::Mode::LowSpace)
 }
 
-fn open_and_walk(path: &Path, cache_bytes: u64) -> Result<Handles, StoreError> {
+/// Opens sled and walks it; `first` (not a reopen after an I/O error, whose
+/// open blocks are still in memory) also turns the blocks the last run left
+/// open into sealed ones.
+fn open_and_walk(path: &Path, cache_bytes: u64, first: bool) -> Result<Handles, StoreError> {
     let wrap = |source: sled::Error| {
         if is_lock_error(&source) {
             return StoreError::Locked(path.to_path_buf());
@@ -248,15 +275,16 @@ fn open_and_walk(path: &Path, cache_bytes: u64) -> Result<Handles, StoreError> {
     };
     let db = sled_config(path, cache_bytes).open().map_err(wrap)?;
     let h = Handles {
-        readings: db.open_tree("readings").map_err(wrap)?,
+        readings: super::readings::Readings::open(&db).map_err(wrap)?,
         alerts: db.open_tree("alerts").map_err(wrap)?,
         outbox: db.open_tree("outbox").map_err(wrap)?,
         meta: db.open_tree("meta").map_err(wrap)?,
         db,
     };
     // The small trees are read whole at start anyway; walking them here turns
-    // lazy corruption into a start-up error we can recover from. Readings are
-    // only sampled at both ends so a big store still starts fast.
+    // lazy corruption into a start-up error we can recover from. Reading
+    // blocks are only sampled at both ends so a big store still starts fast
+    // (a block failing its checksum is skipped and counted, not damage).
     for tree in [&h.alerts, &h.meta] {
         for item in tree.iter() {
             item.map_err(wrap)?;
@@ -274,13 +302,9 @@ fn open_and_walk(path: &Path, cache_bytes: u64) -> Result<Handles, StoreError> {
         }
         serde_json::from_slice::<edgetherm_proto::Event>(&v).map_err(|e| bad(e.to_string()))?;
     }
-    if let Some(first) = h.readings.first().map_err(wrap)? {
-        super::readings::decode(&first.0, &first.1).map_err(|detail| StoreError::Corrupt {
-            path: path.to_path_buf(),
-            what: "reading",
-            detail,
-        })?;
+    h.readings.sample_ends().map_err(wrap)?;
+    if first {
+        h.readings.promote_tail().map_err(wrap)?;
     }
-    h.readings.last().map_err(wrap)?;
     Ok(h)
 }

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod blocks_sigkill;
 mod cli;
 mod damaged_store;
 mod disk_full;
