@@ -11,6 +11,7 @@ mod json;
 mod plain;
 mod shelly;
 mod stamp;
+mod stream;
 mod tasmota;
 mod tree;
 mod zigbee2mqtt;
@@ -218,7 +219,7 @@ pub fn parse_message(spec: &PayloadSpec, payload: &[u8]) -> Result<Option<Parsed
 }
 
 /// A value as found in the payload, before unit conversion and checks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Raw {
     value: f64,
     /// The unit the payload itself declares.

@@ -36,7 +36,8 @@ impl<'de> Deserialize<'de> for Skip {
     }
 }
 
-struct SkipVisitor;
+/// [`Skip`]'s visitor, for seeds that drop some kinds of value.
+pub(super) struct SkipVisitor;
 
 impl<'de> Visitor<'de> for SkipVisitor {
     type Value = Skip;

@@ -3,6 +3,7 @@
 use super::*;
 
 mod json;
+mod one_pass;
 mod plain;
 mod props;
 mod shelly;

@@ -69,7 +69,7 @@ fn check(spec: &PayloadSpec, payload: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn json_value() -> impl Strategy<Value = serde_json::Value> {
+pub(super) fn json_value() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
     let key = prop_oneof![
         Just("temperature".to_string()),
