@@ -225,8 +225,13 @@ fn init_logging(level: Option<&str>) {
 }
 
 fn run(cfg: Config) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread runs everything async (MQTT, the core, the uplink, the
+    // control socket): handing a reading from one task to another is then a
+    // plain call, not a wake-up of another thread. The store's commits and
+    // flushes block that thread on purpose — readings wait in the socket and
+    // the MQTT task's hold meanwhile, and are then taken as one batch.
+    // Sensor reads and history queries go to the blocking pool.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(16)
         .enable_all()
         .build()

@@ -240,7 +240,7 @@ impl Core {
             self.unsaved.push(all);
         }
         let next = &self.unsaved[0];
-        let result = tokio::task::block_in_place(|| self.store.commit(&next.states, &next.events));
+        let result = self.store.commit(&next.states, &next.events);
         match result {
             Ok(_) => {
                 if self.holding {
@@ -280,7 +280,7 @@ impl Core {
     /// destination.
     fn deliver(&mut self) {
         let remove = self.cfg.relay.is_none();
-        match tokio::task::block_in_place(|| outbox::drain_to_log(&self.store, remove)) {
+        match outbox::drain_to_log(&self.store, remove) {
             Ok(0) => {}
             Ok(_) => {
                 if let Some(u) = &self.uplink {
@@ -294,12 +294,12 @@ impl Core {
     fn flush(&mut self) {
         let (_, wall) = self.now();
         let store = &self.store;
-        let result = tokio::task::block_in_place(|| {
+        let result = (|| {
             if !wall.unsynced {
                 store.note_wall_ms(wall.ms)?;
             }
             store.flush()
-        });
+        })();
         match result {
             Err(e) if !self.flush_failing => {
                 self.flush_failing = true;
@@ -319,10 +319,9 @@ impl Core {
         // everything, a clock in the future would delete everything.
         let now = (!wall.unsynced).then_some(wall.ms);
         let b = &self.cfg.buffer;
-        let result = tokio::task::block_in_place(|| {
-            self.store
-                .trim(now, b.retention.as_millis() as i64, b.max_disk)
-        });
+        let result = self
+            .store
+            .trim(now, b.retention.as_millis() as i64, b.max_disk);
         match result {
             Ok(t) => {
                 self.dropped_expired += t.expired;
