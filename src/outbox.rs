@@ -44,7 +44,7 @@ pub fn drain_to_log(store: &Store, remove: bool) -> Result<usize, StoreError> {
         }
         if remove {
             let seqs: Vec<u64> = batch.iter().map(|(s, _)| *s).collect();
-            store.outbox_remove_unflushed(&seqs)?;
+            store.outbox_remove(&seqs)?;
         }
         store.set_logged_upto(last)?;
         total += batch.len();

@@ -24,7 +24,7 @@ pub fn open_faults(report: &OpenReport, wall: Wall) -> Vec<Event> {
             match s.lost_events {
                 Some(0) => text.push_str(" Its integrity record says nothing else was waiting."),
                 Some(n) => text.push_str(&format!(
-                    " Its integrity record says {n} more event(s) were waiting and could not be read: they are lost."
+                    " Its integrity record counted {n} more event(s) waiting at its last commit that could not be read: lost, unless delivered since."
                 )),
                 None => {}
             }

@@ -8,12 +8,12 @@
 //! `ETIR`, the body length (u32 LE), a CRC-32 of the body (u32 LE), then the
 //! body as JSON.
 //!
-//! The record never claims more than sled holds: after a commit it is written
-//! only once sled's flush returned; before a removal it is written first.
-//! So at open "sled has less than the record" means sled lost something.
+//! The record never claims more commits than sled holds: it is written only
+//! once sled's flush of a commit returned. So at open "sled has fewer commits
+//! than the record" means sled lost something. It is fsynced at each reading
+//! flush; in between a power cut can only leave it older (a weaker check).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use edgetherm_proto::{Event, EventKind};
@@ -46,7 +46,8 @@ pub struct Record {
     pub generation: u64,
     /// The highest outbox sequence number committed.
     pub last_seq: u64,
-    /// Events in the outbox (committed, not yet removed).
+    /// Events in the outbox when the record was written (removals since are
+    /// not written by themselves).
     pub live: u64,
     /// Open episodes by alert id.
     pub episodes: BTreeMap<String, Episode>,
@@ -102,30 +103,26 @@ pub struct Loss {
 }
 
 /// Compares the record with what sled holds; `None` if nothing is missing.
+///
+/// Only commits are compared: sled 0.34 recovers a prefix of its log, so a
+/// lost commit shows as a lower generation. The outbox count is not (removals
+/// are not written to the record, and may reach sled's disk before a record
+/// that counts them does).
 pub fn compare(record: &Record, held: &Held) -> Option<Loss> {
     let lost_commits = record.generation.saturating_sub(held.generation);
-    let by_seq = if lost_commits > 0 {
-        record.last_seq.saturating_sub(held.last_seq)
-    } else {
-        0
-    };
-    let by_count = record.live.saturating_sub(held.live);
-    if lost_commits == 0 && by_count == 0 {
+    if lost_commits == 0 {
         return None;
     }
-    let episodes = if lost_commits > 0 {
-        record
-            .episodes
-            .iter()
-            .filter(|(_, ep)| ep.seq > held.last_seq)
-            .map(|(id, ep)| (id.clone(), ep.clone()))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let events = record.last_seq.saturating_sub(held.last_seq);
+    let episodes = record
+        .episodes
+        .iter()
+        .filter(|(_, ep)| ep.seq > held.last_seq)
+        .map(|(id, ep)| (id.clone(), ep.clone()))
+        .collect();
     Some(Loss {
-        events: by_seq.max(by_count),
-        seqs: (by_seq > 0).then(|| (held.last_seq + 1, record.last_seq)),
+        events,
+        seqs: (events > 0).then(|| (held.last_seq + 1, record.last_seq)),
         episodes,
         commits: lost_commits,
     })
@@ -160,22 +157,53 @@ fn decode(bytes: &[u8]) -> Option<Record> {
     (crc32fast::hash(body) == crc).then(|| serde_json::from_slice(body).ok())?
 }
 
-/// Writes `record` into the slot its generation selects and fsyncs it.
-pub fn write(dir: &Path, record: &Record) -> Result<(), RecordError> {
+/// The two slot files, opened once and overwritten in place.
+#[derive(Default)]
+pub struct Slots([Option<std::fs::File>; 2]);
+
+/// Writes `record` into the slot its generation selects; with `sync` it is
+/// fsynced too. Unsynced writes are safe: a record lost to a power cut only
+/// makes the next check weaker (an older record claims less), never wrong.
+pub fn write(
+    dir: &Path,
+    slots: &mut Slots,
+    record: &Record,
+    sync: bool,
+) -> Result<(), RecordError> {
+    use std::os::unix::fs::FileExt;
     let body = serde_json::to_vec(record).expect("the record always serialises");
     let mut bytes = Vec::with_capacity(12 + body.len());
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
     bytes.extend_from_slice(&body);
-    let path = dir.join(SLOTS[(record.generation % 2) as usize]);
+    let i = (record.generation % 2) as usize;
+    let path = dir.join(SLOTS[i]);
     let wrap = |source| RecordError {
         path: path.clone(),
         source,
     };
-    let mut f = std::fs::File::create(&path).map_err(wrap)?;
-    f.write_all(&bytes).map_err(wrap)?;
-    f.sync_data().map_err(wrap)
+    if slots.0[i].is_none() {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(wrap)?;
+        slots.0[i] = Some(f);
+    }
+    let f = slots.0[i].as_ref().expect("opened above");
+    // In place: bytes past the new length are left over from a longer
+    // record, and ignored (the header says how long the body is).
+    let written = f.write_all_at(&bytes, 0).and_then(|()| match sync {
+        true => f.sync_data(),
+        false => Ok(()),
+    });
+    if written.is_err() {
+        // Opened afresh next time (the store may have been moved or reopened).
+        slots.0[i] = None;
+    }
+    written.map_err(wrap)
 }
 
 #[cfg(test)]
@@ -195,8 +223,9 @@ mod tests {
     fn newest_intact_slot_wins_and_a_torn_one_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(dir.path()), None);
-        write(dir.path(), &rec(4, 10, 2)).unwrap();
-        write(dir.path(), &rec(5, 11, 3)).unwrap();
+        let mut slots = Slots::default();
+        write(dir.path(), &mut slots, &rec(4, 10, 2), true).unwrap();
+        write(dir.path(), &mut slots, &rec(5, 11, 3), false).unwrap();
         assert_eq!(read(dir.path()), Some(rec(5, 11, 3)));
         // Tear the newer slot: the older one is used.
         let p = dir.path().join("integrity.1");
@@ -248,16 +277,12 @@ mod tests {
         assert_eq!(lost.commits, 3);
         assert_eq!(lost.episodes.len(), 1);
         assert_eq!(lost.episodes[0].0, "B");
-        // Same generation, fewer events: lost without knowing which.
-        let fewer = compare(
-            &r,
-            &Held {
-                generation: 9,
-                last_seq: 20,
-                live: 3,
-            },
-        )
-        .expect("a loss");
-        assert_eq!((fewer.events, fewer.seqs), (2, None));
+        // Same generation, fewer events: removals the record did not see.
+        let removed = Held {
+            generation: 9,
+            last_seq: 20,
+            live: 3,
+        };
+        assert_eq!(compare(&r, &removed), None);
     }
 }

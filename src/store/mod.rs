@@ -123,6 +123,8 @@ struct Inner {
     /// Next outbox sequence number (our own counter: sled's `generate_id` can
     /// go back when sled loses its log tail).
     next_seq: Mutex<u64>,
+    /// The integrity record's open slot files.
+    slots: Mutex<integrity::Slots>,
     /// Set when a sled write failed: the next write reopens sled first.
     failed: Mutex<Option<std::time::Instant>>,
 }
@@ -242,7 +244,11 @@ impl Store {
     /// Seals every open reading block into sled and writes everything to disk.
     pub fn flush(&self) -> Result<usize, StoreError> {
         let h = self.sled()?;
-        self.flush_readings_with(&h, || h.db.flush().map_err(|e| self.note(self.sled_err(e))))
+        let n =
+            self.flush_readings_with(&h, || h.db.flush().map_err(|e| self.note(self.sled_err(e))))?;
+        // The record is fsynced here, not at every commit (see `integrity`).
+        self.write_record(&self.inner.record.lock().expect("store lock"), true);
+        Ok(n)
     }
 
     /// Bytes the store occupies on disk, as sled counts them.

@@ -166,11 +166,12 @@ impl Store {
                 sled: RwLock::new(Some(h)),
                 record: Mutex::new(record),
                 next_seq: Mutex::new(last_seq + 1),
+                slots: Mutex::default(),
                 failed: Mutex::new(None),
             }),
         };
         if keep_record {
-            store.write_record(&store.inner.record.lock().expect("store lock"));
+            store.write_record(&store.inner.record.lock().expect("store lock"), true);
         }
         (store, loss)
     }

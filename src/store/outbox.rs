@@ -72,14 +72,15 @@ impl Store {
         for (seq, e) in seqs.iter().zip(events) {
             record.apply(*seq, e);
         }
-        self.write_record(&record);
+        self.write_record(&record, false);
         Ok(seqs)
     }
 
     /// Writes the record; a failure only weakens the next open's check (the
     /// record then claims less than sled holds), so it is logged, not fatal.
-    pub(super) fn write_record(&self, record: &integrity::Record) {
-        if let Err(e) = integrity::write(&self.inner.path, record) {
+    pub(super) fn write_record(&self, record: &integrity::Record, sync: bool) {
+        let mut slots = self.inner.slots.lock().expect("store lock");
+        if let Err(e) = integrity::write(&self.inner.path, &mut slots, record, sync) {
             tracing::warn!(error = %e, "could not update the store's integrity record; losses from now on may go unnoticed until it is written again");
         }
     }
@@ -112,15 +113,11 @@ impl Store {
         self.inner.record.lock().expect("store lock").live as usize
     }
 
-    /// Removes delivered events and flushes.
+    /// Removes delivered (or logged) events. Not flushed by itself: the
+    /// removal reaches the disk with the next commit or flush, and a crash
+    /// before then brings the events back, to be sent or logged once more
+    /// with the same ids.
     pub fn outbox_remove(&self, seqs: &[u64]) -> Result<(), StoreError> {
-        self.remove(seqs)?;
-        self.flush_sled()
-    }
-
-    /// Removes events without flushing: a crash before the next flush brings
-    /// them back (sent or logged once more, with the same ids).
-    pub fn outbox_remove_unflushed(&self, seqs: &[u64]) -> Result<(), StoreError> {
         self.remove(seqs)
     }
 
@@ -138,11 +135,10 @@ impl Store {
         if present.is_empty() {
             return Ok(());
         }
-        // The record first: it must never claim more events than sled holds.
-        let mut record = self.inner.record.lock().expect("store lock");
-        record.live = record.live.saturating_sub(present.len() as u64);
-        self.write_record(&record);
-        drop(record);
+        {
+            let mut record = self.inner.record.lock().expect("store lock");
+            record.live = record.live.saturating_sub(present.len() as u64);
+        }
         let mut batch = sled::Batch::default();
         for s in &present {
             batch.remove(&s.to_be_bytes());
@@ -150,12 +146,6 @@ impl Store {
         h.outbox
             .apply_batch(batch)
             .map_err(|e| self.note(self.sled_err(e)))
-    }
-
-    fn flush_sled(&self) -> Result<(), StoreError> {
-        let h = self.sled()?;
-        h.db.flush().map_err(|e| self.note(self.sled_err(e)))?;
-        Ok(())
     }
 
     /// The last outbox sequence number written to the log.

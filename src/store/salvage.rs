@@ -17,7 +17,8 @@ pub struct Salvaged {
     pub events: u64,
     /// Alert-engine states carried into the fresh store.
     pub states: u64,
-    /// Events its integrity record says it held and that could not be read.
+    /// Events its integrity record counted at its last commit that could not
+    /// be read (some may have been delivered since).
     pub lost_events: Option<u64>,
     /// Why nothing (or not everything) could be read, for people.
     pub problem: Option<String>,
