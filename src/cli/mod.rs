@@ -207,20 +207,39 @@ fn report_load_error(path: &std::path::Path, err: &LoadError) {
 }
 
 fn init_logging(level: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(level.unwrap_or("info")));
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    // `Targets` takes RUST_LOG's common form (`info`, `edgetherm=debug,rumqttc=warn`)
+    // without EnvFilter's regex engine, which is a good part of the binary
+    // (and so of resident memory on a Pi). Span and field directives are not
+    // supported: such a RUST_LOG is reported and the configured level used.
+    let configured = level.unwrap_or("info");
+    let mut bad_env = None;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => spec.parse::<Targets>().unwrap_or_else(|e| {
+            bad_env = Some(format!("RUST_LOG={spec:?} is not understood ({e}); expected e.g. \"info\" or \"edgetherm=debug,rumqttc=warn\""));
+            configured.parse().unwrap_or_default()
+        }),
+        _ => configured
+            .parse()
+            .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO)),
+    };
     // Under systemd, journald adds its own timestamps.
     let under_systemd =
         std::env::var_os("INVOCATION_ID").is_some() || std::env::var_os("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
+    let registry = tracing_subscriber::registry();
     if under_systemd {
-        builder.without_time().init();
+        registry
+            .with(layer.without_time().with_filter(filter))
+            .init();
     } else {
-        builder.init();
+        registry.with(layer.with_filter(filter)).init();
+    }
+    if let Some(why) = bad_env {
+        tracing::warn!("{why}; using log level {configured}");
     }
 }
 

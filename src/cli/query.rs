@@ -130,6 +130,12 @@ pub fn render_status(s: &StatusReport) -> String {
         "\noutbox {} event(s); delivery: {}\nstore {} ({} bytes); dropped: {} expired, {} for space; store errors: {}\n",
         s.outbox, s.delivery, s.store_path, s.store_bytes, s.dropped_expired, s.dropped_for_space, s.store_errors
     );
+    if s.events_held > 0 || s.readings_dropped > 0 || s.damaged_blocks > 0 {
+        out += &format!(
+            "STORE TROUBLE: {} alert event(s) held in memory (the store refuses writes: see the log); {} reading(s) dropped from memory; {} damaged reading block(s) skipped\n",
+            s.events_held, s.readings_dropped, s.damaged_blocks
+        );
+    }
     out
 }
 

@@ -92,6 +92,15 @@ pub struct StatusReport {
     pub dropped_for_space: u64,
     /// Readings that could not be stored since start.
     pub store_errors: u64,
+    /// Readings dropped from memory because the store refused them too long.
+    #[serde(default)]
+    pub readings_dropped: u64,
+    /// Damaged reading blocks skipped since start.
+    #[serde(default)]
+    pub damaged_blocks: u64,
+    /// Alert events held in memory because the store refuses writes now.
+    #[serde(default)]
+    pub events_held: u64,
     /// The MQTT broker connection, if there are mqtt sensors.
     #[serde(default)]
     pub mqtt: Option<crate::mqtt::MqttStatus>,

@@ -436,6 +436,9 @@ impl Core {
             dropped_expired: self.dropped_expired,
             dropped_for_space: self.dropped_for_space,
             store_errors: self.store_errors,
+            readings_dropped: self.store.readings_dropped(),
+            damaged_blocks: self.store.damaged_blocks(),
+            events_held: self.unsaved.iter().map(|o| o.events.len() as u64).sum(),
             mqtt,
         }
     }

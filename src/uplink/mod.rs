@@ -186,24 +186,18 @@ impl Uplink {
     }
 
     async fn pending(&self, limit: usize) -> Result<Vec<(u64, Event)>, crate::store::StoreError> {
-        let store = self.store.clone();
         // Only what the log already has: every event is logged before it can
-        // leave (and vanish from) the outbox, even at start-up.
-        tokio::task::spawn_blocking(move || {
-            let upto = store.logged_upto();
-            let mut events = store.outbox_after(0, limit)?;
-            events.retain(|(seq, _)| *seq <= upto);
-            Ok(events)
-        })
-        .await
-        .expect("outbox read thread")
+        // leave (and vanish from) the outbox, even at start-up. A bounded
+        // range read of the store: called in place, not on another thread
+        // (the agent runs its tasks on one thread; a hop costs more).
+        let upto = self.store.logged_upto();
+        let mut events = self.store.outbox_after(0, limit)?;
+        events.retain(|(seq, _)| *seq <= upto);
+        Ok(events)
     }
 
     async fn batch(&self, events: Vec<Event>) -> EventBatch {
-        let store = self.store.clone();
-        let outbox = tokio::task::spawn_blocking(move || store.outbox_len() as u64)
-            .await
-            .unwrap_or(0);
+        let outbox = self.store.outbox_len() as u64;
         let mono = self.mono;
         let heartbeat = self.last.borrow().heartbeat(
             mono.now(),
@@ -234,12 +228,8 @@ impl Uplink {
             .collect();
         let missing = pending.len() - seqs.len();
         if !seqs.is_empty() {
-            let store = self.store.clone();
-            let to_remove = seqs.clone();
-            let removed = tokio::task::spawn_blocking(move || store.outbox_remove(&to_remove))
-                .await
-                .expect("outbox remove thread");
-            if let Err(e) = removed {
+            // Not flushed by itself (see Store::outbox_remove): quick.
+            if let Err(e) = self.store.outbox_remove(&seqs) {
                 // They are sent again later; the relay drops the duplicates.
                 tracing::error!(error = %e, "uplink: delivered events could not be removed from the outbox");
             }

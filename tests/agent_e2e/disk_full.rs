@@ -97,6 +97,10 @@ fn held_events_are_saved_once_space_returns_without_a_restart() {
     });
     let filler = fill(&s.data_dir);
     agent.wait_line("the held-events ERROR", |l| l.contains(HELD));
+    let st = s.wait_status("events held, in status", |st| {
+        st["events_held"].as_u64().is_some_and(|n| n >= 1)
+    });
+    assert!(st["outbox"].as_u64().is_some(), "{st:#}");
     // Several seconds of a full disk, with events every half second.
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(
@@ -107,6 +111,7 @@ fn held_events_are_saved_once_space_returns_without_a_restart() {
     );
     std::fs::remove_file(&filler).unwrap();
     let back = agent.wait_line("the INFO that it recovered", |l| l.contains(BACK));
+    s.wait_status("nothing held any more", |st| st["events_held"] == 0);
     assert!(back.contains(" INFO "), "{back}");
     eprintln!(
         "reopened: {}",
