@@ -10,7 +10,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::{Agent, Setup, PATIENCE};
-use crate::sensor;
 
 /// A 4 MiB tmpfs at `at`, unmounted on drop.
 struct Tmpfs(PathBuf);
@@ -44,23 +43,10 @@ fn skip_unless_root() -> bool {
     true
 }
 
+/// The store-loss test's agent (a sensor crossing 30 °C every second, a
+/// relay nobody answers) with its data dir on a fresh 4 MiB tmpfs.
 fn setup() -> (Setup, Tmpfs) {
-    let dir = tempfile::Builder::new()
-        .prefix("edgetherm-e2e-")
-        .tempdir()
-        .unwrap();
-    let token = dir.path().join("relay.token");
-    std::fs::write(&token, "t0k3n\n").unwrap();
-    // A relay nobody answers: saved events stay in the outbox to be counted.
-    let body = format!("[buffer]\nflush_interval = \"1s\"\n\n[relay]\nurl = \"http://127.0.0.1:9\"\ntoken_file = '{}'\n\n", token.display())
-        + &sensor(
-            "swing",
-            "sim",
-            "pattern = \"sine\"\nmin = 20.0\nmax = 40.0\nperiod = \"1s\"",
-            "100ms",
-        )
-        + "[[rule]]\nid = \"swing-hot\"\nsensors = \"swing\"\nabove = 30.0\nhysteresis = 1.0\nflap_changes = 1000\n";
-    let s = Setup::in_dir(dir, None, &body);
+    let s = crate::store_loss::setup();
     let fs = Tmpfs::mount(&s.data_dir).expect("mount a tmpfs (as root)");
     (s, fs)
 }
