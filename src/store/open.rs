@@ -53,7 +53,7 @@ impl Store {
         let path = Store::dir_in(data_dir);
         access::check(data_dir, &path)?;
         let existed = path.exists();
-        match open_handles(&path, opts, true) {
+        match open_waiting(&path, opts) {
             Ok(h) => {
                 let (store, loss) = Store::assemble(&path, opts, h, true);
                 migrate(&store)?;
@@ -106,7 +106,7 @@ impl Store {
             });
         }
         access::check(data_dir, &path)?;
-        let store = Store::assemble(&path, opts, open_handles(&path, opts, true)?, false).0;
+        let store = Store::assemble(&path, opts, open_waiting(&path, opts)?, false).0;
         migrate(&store)?;
         Ok(store)
     }
@@ -174,6 +174,22 @@ impl Store {
             store.write_record(&store.inner.record.lock().expect("store lock"), true);
         }
         (store, loss)
+    }
+}
+
+/// `open_handles`, waiting up to 2 s for sled's file lock: a handle dropped
+/// just now (this process's, or an agent that is exiting) can hold it a
+/// moment longer, while sled's I/O threads finish.
+fn open_waiting(path: &Path, opts: &StoreOptions) -> Result<Handles, StoreError> {
+    let mut tries = 0;
+    loop {
+        match open_handles(path, opts, true) {
+            Err(StoreError::Locked(_)) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
