@@ -1,23 +1,15 @@
 //! The store on real files: readings, the transactional outbox, trimming, and
 //! recovery from a damaged database.
 
-use edgetherm::reading::{Fault, Mono, Reading, Wall};
+#[path = "common/store_reading.rs"]
+mod store_reading;
+use store_reading::reading;
+
+use edgetherm::reading::Fault;
 use edgetherm::store::{Opened, Store, StoreOptions};
 use edgetherm_proto::{Event, EventKind, Severity};
 
 const T0: i64 = 1_790_000_000_000;
-
-fn reading(sensor: &str, ms: i64, v: Result<f64, Fault>) -> Reading {
-    Reading {
-        sensor: sensor.into(),
-        mono: Mono::ORIGIN,
-        wall: Wall {
-            ms,
-            unsynced: false,
-        },
-        value: v,
-    }
-}
 
 fn event(n: u32) -> Event {
     let mut e = Event::new(

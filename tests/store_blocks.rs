@@ -2,7 +2,11 @@
 //! blocks are skipped and counted, open blocks are visible before a flush,
 //! and a store of the previous one-key-per-reading layout is converted.
 
-use edgetherm::reading::{Fault, Mono, Reading, Wall};
+#[path = "common/store_reading.rs"]
+mod store_reading;
+use store_reading::reading;
+
+use edgetherm::reading::Fault;
 use edgetherm::store::{decode_block, BlockBuf, Entry, Full, Store, StoreOptions, BLOCK_BYTES};
 use proptest::prelude::*;
 
@@ -38,18 +42,6 @@ fn round_trip(entries: &[Entry]) -> (Vec<Entry>, usize) {
         .flat_map(|b| decode_block(b).expect("a block we wrote decodes"))
         .collect();
     (out, n)
-}
-
-fn reading(sensor: &str, ms: i64, v: Result<f64, Fault>) -> Reading {
-    Reading {
-        sensor: sensor.into(),
-        mono: Mono::ORIGIN,
-        wall: Wall {
-            ms,
-            unsynced: false,
-        },
-        value: v,
-    }
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use super::outbox::{decode_commit, META_COMMIT};
+use super::outbox::{decode_commit, META_COMMIT, META_LOGGED_UPTO};
 use super::{access, integrity, salvage, Handles, Inner, Store, StoreError, StoreOptions};
 
 /// How the store came up.
@@ -148,7 +148,7 @@ impl Store {
         }
         let logged = h
             .meta
-            .get(b"logged_upto")
+            .get(META_LOGGED_UPTO)
             .ok()
             .flatten()
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))

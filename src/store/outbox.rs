@@ -8,7 +8,7 @@ use sled::Transactional;
 
 use super::{integrity, Store, StoreError};
 
-const META_LOGGED_UPTO: &[u8] = b"logged_upto";
+pub(super) const META_LOGGED_UPTO: &[u8] = b"logged_upto";
 /// Commit generation and last sequence number, written in each commit's transaction.
 pub(super) const META_COMMIT: &[u8] = b"commit";
 

@@ -19,145 +19,22 @@
 //! Prints Markdown to stdout (and to `--out` if given). Figures belong in
 //! BENCHMARKS.md; nothing here asserts a timing.
 
+mod args;
+mod procfs;
+
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use edgetherm::reading::{Fault, Mono, Reading, Wall};
 use edgetherm::store::{Store, StoreOptions};
 
+use args::parse_args;
+use procfs::{dir_usage, kib_to_mib, mib, rss_kib, write_bytes};
+
 const TRIM_EVERY_MS: i64 = 300_000;
 const SAMPLE_EVERY_MS: i64 = 12 * 3_600_000;
 const MIB: u64 = 1 << 20;
-
-struct Args {
-    days: u64,
-    sensors: usize,
-    interval_s: u64,
-    retention_days: u64,
-    max_disk_mib: u64,
-    dir: Option<PathBuf>,
-    out: Option<PathBuf>,
-    time_limit_s: u64,
-    flush_s: u64,
-    cache_kib: u64,
-}
-
-const USAGE: &str =
-    "usage: store_bench [--days 7] [--sensors 10] [--interval-s 10] [--retention-days 7] \
-[--max-disk-mib 256] [--dir PATH] [--out FILE] [--time-limit-s 1200] [--flush-s 60] [--cache-kib 1024]";
-
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        days: 7,
-        sensors: 10,
-        interval_s: 10,
-        retention_days: 7,
-        max_disk_mib: 256,
-        dir: None,
-        out: None,
-        time_limit_s: 1200,
-        flush_s: 60,
-        cache_kib: StoreOptions::default().cache_bytes >> 10,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "-h" || flag == "--help" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        let val = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let num = || val.parse::<u64>().map_err(|e| format!("{flag} {val}: {e}"));
-        match flag.as_str() {
-            "--days" => a.days = num()?,
-            "--sensors" => a.sensors = num()? as usize,
-            "--interval-s" => a.interval_s = num()?,
-            "--retention-days" => a.retention_days = num()?,
-            "--max-disk-mib" => a.max_disk_mib = num()?,
-            "--time-limit-s" => a.time_limit_s = num()?,
-            "--flush-s" => a.flush_s = num()?.max(1),
-            "--cache-kib" => a.cache_kib = num()?.max(64),
-            "--dir" => a.dir = Some(PathBuf::from(&val)),
-            "--out" => a.out = Some(PathBuf::from(&val)),
-            _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
-        }
-    }
-    if a.days == 0
-        || a.sensors == 0
-        || a.interval_s == 0
-        || a.retention_days == 0
-        || a.max_disk_mib == 0
-    {
-        return Err(format!("--days, --sensors, --interval-s, --retention-days and --max-disk-mib must be > 0\n{USAGE}"));
-    }
-    if a.sensors > 10_000 || a.days > 365 {
-        return Err("at most 10000 sensors and 365 days".into());
-    }
-    Ok(a)
-}
-
-/// VmRSS and VmHWM in KiB, from /proc/self/status.
-fn rss_kib() -> (Option<u64>, Option<u64>) {
-    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// `write_bytes` from /proc/self/io (bytes this process caused to be sent to
-/// the block layer), if the kernel exposes it.
-fn write_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/io").ok()?;
-    text.lines()
-        .find(|l| l.starts_with("write_bytes:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
-
-/// (apparent bytes, allocated bytes = st_blocks * 512, files) under `dir`,
-/// walked to a bounded depth and file count.
-fn dir_usage(dir: &Path) -> (u64, u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    let (mut len, mut alloc, mut files) = (0u64, 0u64, 0u64);
-    let mut stack = vec![(dir.to_path_buf(), 0u32)];
-    let mut visited = 0u32;
-    while let Some((d, depth)) = stack.pop() {
-        visited += 1;
-        if visited > 10_000 {
-            break;
-        }
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten().take(100_000) {
-            let Ok(m) = e.metadata() else { continue };
-            if m.is_dir() {
-                if depth < 8 {
-                    stack.push((e.path(), depth + 1));
-                }
-            } else {
-                len += m.len();
-                alloc += m.blocks() * 512;
-                files += 1;
-            }
-        }
-    }
-    (len, alloc, files)
-}
-
-fn mib(b: u64) -> String {
-    format!("{:.2}", b as f64 / MIB as f64)
-}
-
-fn kib_to_mib(k: Option<u64>) -> String {
-    k.map_or_else(|| "n/a".into(), |k| format!("{:.1}", k as f64 / 1024.0))
-}
 
 /// A realistic-looking value: a slow daily sine per sensor, plus a fault now and then.
 fn value(sensor: usize, t_ms: i64, n: u64) -> Result<f64, Fault> {
