@@ -188,8 +188,8 @@ pub struct EventBatch {
     pub site: Option<String>,
     /// When the batch left the agent (RFC 3339 UTC).
     pub sent_at: String,
-    /// Events, oldest first.
-    #[serde(default)]
+    /// Events, oldest first; required, possibly empty (a batch whose
+    /// `events` key is missing or misspelt must be refused, not emptied).
     pub events: Vec<Event>,
     /// The agent's liveness report.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -111,6 +111,11 @@ pub struct Bot {
     /// Microsoft Graph base URL.
     #[serde(default)]
     pub graph_url: Option<String>,
+    /// The scope asked for Graph tokens (default: the cloud's Graph
+    /// resource, whatever `graph_url` says: an emulator or proxy URL is not
+    /// a resource Azure AD knows).
+    #[serde(default)]
+    pub graph_scope: Option<String>,
     /// Accept activities without a valid token (local development only).
     #[serde(default)]
     pub allow_unauthenticated: bool,
@@ -309,6 +314,28 @@ impl Bot {
         })
     }
 
+    /// The scope of Graph tokens: the override, or the cloud's Graph resource.
+    pub fn graph_scope(&self) -> String {
+        self.graph_scope.clone().unwrap_or_else(|| {
+            match self.cloud {
+                Cloud::Public | Cloud::Gcc => "https://graph.microsoft.com/.default",
+                Cloud::Gcch => "https://graph.microsoft.us/.default",
+                Cloud::Dod => "https://dod-graph.microsoft.us/.default",
+            }
+            .to_string()
+        })
+    }
+
+    /// The scope of Bot Connector tokens, by cloud (US government clouds
+    /// have their own Bot Framework resource).
+    pub fn connector_scope(&self) -> String {
+        match self.cloud {
+            Cloud::Public | Cloud::Gcc => "https://api.botframework.com/.default",
+            Cloud::Gcch | Cloud::Dod => "https://api.botframework.us/.default",
+        }
+        .to_string()
+    }
+
     /// The Graph base URL: the override, or the cloud's.
     pub fn graph_url(&self) -> String {
         self.graph_url.clone().unwrap_or_else(|| {
@@ -481,6 +508,44 @@ mod tests {
             text.starts_with("r.toml:3:1: unknown field `lisen`"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn token_scopes_follow_the_cloud_not_overridden_urls() {
+        let bot = |extra: &str| {
+            Config::parse(
+                Path::new("r.toml"),
+                &format!("[server]\n[bot]\napp_id = \"a\"\n{extra}"),
+            )
+            .unwrap()
+            .bot
+            .unwrap()
+        };
+        let emulated = bot("graph_url = \"http://127.0.0.1:9/graph\"\n");
+        assert_eq!(
+            emulated.graph_scope(),
+            "https://graph.microsoft.com/.default"
+        );
+        assert_eq!(
+            emulated.connector_scope(),
+            "https://api.botframework.com/.default"
+        );
+        let gcch = bot("cloud = \"gcch\"\ngraph_url = \"http://127.0.0.1:9\"\n");
+        assert_eq!(gcch.graph_scope(), "https://graph.microsoft.us/.default");
+        assert_eq!(
+            gcch.connector_scope(),
+            "https://api.botframework.us/.default"
+        );
+        assert_eq!(
+            bot("cloud = \"dod\"\n").graph_scope(),
+            "https://dod-graph.microsoft.us/.default"
+        );
+        assert_eq!(
+            bot("cloud = \"gcc\"\n").graph_scope(),
+            "https://graph.microsoft.com/.default"
+        );
+        let custom = bot("graph_scope = \"https://graph.example/.default\"\n");
+        assert_eq!(custom.graph_scope(), "https://graph.example/.default");
     }
 
     #[test]

@@ -147,6 +147,31 @@ impl Queue {
             .collect()
     }
 
+    /// The episode of an event sent without `alert` (docs/wire.md): a
+    /// `resolved`, or a `firing` / `stale` while one is open, belongs to the
+    /// open episode of the same (gateway, rule, sensor); any other `firing`
+    /// or `stale` opens its own. One-off kinds have none.
+    fn episode_of(&self, q: &Queued) -> Option<String> {
+        let same = |o: &Queued| {
+            o.gateway == q.gateway
+                && o.event.rule == q.event.rule
+                && o.event.sensor == q.event.sensor
+        };
+        let open = || {
+            self.open_alerts()
+                .into_iter()
+                .filter(|o| {
+                    same(o) && (q.event.kind == EventKind::Resolved || o.event.kind == q.event.kind)
+                })
+                .find_map(|o| o.event.alert)
+        };
+        match q.event.kind {
+            EventKind::Resolved => open(),
+            EventKind::Firing | EventKind::Stale => open().or_else(|| Some(q.event.id.clone())),
+            _ => None,
+        }
+    }
+
     /// Routes up to `limit` pending events into jobs, and queues owed
     /// welcomes. Returns how many jobs were created.
     pub fn dispatch(
@@ -174,7 +199,10 @@ impl Queue {
             created += 1;
         }
         let mut queued_cards = self.queued_cards();
-        for (seq, q) in self.store.pending(limit) {
+        for (seq, mut q) in self.store.pending(limit) {
+            if q.event.alert.is_none() {
+                q.event.alert = self.episode_of(&q);
+            }
             let episode = q.event.alert.clone().unwrap_or_else(|| q.event.id.clone());
             let opens = q.event.alert.as_deref() == Some(q.event.id.as_str());
             if !opens && queued_cards.contains(&episode) {

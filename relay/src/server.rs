@@ -176,8 +176,13 @@ fn build_sender(
     let http = http_client(Duration::from_secs(20))?;
     let login = b.login_url();
     let token_url = format!("{}/{tenant}/oauth2/v2.0/token", login.trim_end_matches('/'));
-    let scope = "https://api.botframework.com/.default".to_string();
-    let tokens = TokenSource::new(http.clone(), token_url, b.app_id.clone(), secret, scope);
+    let tokens = TokenSource::new(
+        http.clone(),
+        token_url,
+        b.app_id.clone(),
+        secret,
+        b.connector_scope(),
+    );
     let queue = Queue::open(store).map_err(|e| e.to_string())?;
     let connector = Connector::new(http, Arc::new(tokens));
     let routing = cfg.routing.clone();
@@ -223,7 +228,7 @@ fn build_installer(
         token_url.clone(),
         b.app_id.clone(),
         secret.clone(),
-        crate::graph::client::scope_for(&graph_url),
+        b.graph_scope(),
     );
     let graph = crate::graph::client::GraphClient::new(
         http.clone(),
@@ -236,7 +241,7 @@ fn build_installer(
         token_url,
         b.app_id.clone(),
         secret,
-        "https://api.botframework.com/.default".to_string(),
+        b.connector_scope(),
     );
     let connector = Connector::new(http, Arc::new(bot_tokens));
     let installer =

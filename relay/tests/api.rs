@@ -159,7 +159,7 @@ async fn bad_bodies_name_the_field() {
     e.as_object_mut().unwrap().remove("at");
     let (status, _, v) = post(&r, Some(&r.token), batch(vec![event("01B"), e]).to_string()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(v["field"], "events[1]", "{v}");
+    assert_eq!(v["field"], "events[1].at", "{v}");
     assert!(
         v["error"].as_str().unwrap().contains("missing field `at`"),
         "{v}"
@@ -272,4 +272,192 @@ async fn a_test_event_is_answered_with_where_it_goes() {
         json!([{"id": "01TEST", "conversations": 1, "teams": true}]),
         "only the active conversation counts"
     );
+}
+
+/// DESIGN.md's example batch, verbatim: its event has no `alert`.
+const DESIGN_EXAMPLE: &str = r#"{
+  "gateway": "dc1-gw01",
+  "site": "Datacenter 1",
+  "sent_at": "2026-11-21T10:00:05Z",
+  "events": [
+    {
+      "id": "01JD3X0Q9W8M1K7V5R2T6Y4ZBN",
+      "kind": "firing",
+      "rule": "rack-inlet-high",
+      "sensor": "rack1-inlet",
+      "sensor_name": "Rack 1 inlet",
+      "severity": "critical",
+      "value": 31.4,
+      "threshold": 30.0,
+      "direction": "above",
+      "since": "2026-11-21T09:58:01Z",
+      "at": "2026-11-21T10:00:01Z"
+    }
+  ],
+  "heartbeat": { "uptime_s": 86400, "outbox": 0, "sensors": [ {"id": "rack1-inlet", "value": 31.4, "age_s": 4} ] }
+}"#;
+
+#[tokio::test]
+async fn events_without_alert_open_and_close_their_own_episode() {
+    use edgetherm_relay::bot::activity::Account;
+    use edgetherm_relay::conversations::ConversationRef;
+    use edgetherm_relay::queue::{Action, Delivery, Queue};
+    use edgetherm_relay::routing::Routing;
+
+    let r = relay(1000);
+    let store = &r.state.store;
+    let mut c = ConversationRef::new(
+        "a:1",
+        "personal",
+        "https://smba.trafficmanager.net/teams/",
+        Account::default(),
+        "",
+    );
+    c.tenant_id = Some("t".into());
+    store.put_conversation(&c).unwrap();
+    let q = Queue::open(store).unwrap();
+
+    let (status, _, v) = post(&r, Some(&r.token), DESIGN_EXAMPLE.into()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], json!(["01JD3X0Q9W8M1K7V5R2T6Y4ZBN"]));
+    assert_eq!(
+        q.dispatch(&Routing::default(), 0, 100).unwrap(),
+        1,
+        "one card"
+    );
+    let jobs = q.jobs();
+    let Action::Post { q: card } = &jobs[0].1.action else {
+        panic!("expected a card, got {:?}", jobs[0].1.action)
+    };
+    assert_eq!(
+        card.event.alert.as_deref(),
+        Some("01JD3X0Q9W8M1K7V5R2T6Y4ZBN"),
+        "it opens its own episode"
+    );
+    let open = q.open_alerts();
+    assert_eq!(open.len(), 1, "among the open alerts");
+    q.complete(
+        jobs[0].0,
+        Some((
+            "01JD3X0Q9W8M1K7V5R2T6Y4ZBN",
+            "a:1",
+            Delivery {
+                activity_id: "act-1".into(),
+                acknowledged_by: None,
+            },
+        )),
+    )
+    .unwrap();
+
+    // Another gateway's alert of the same rule and sensor is another episode.
+    let other = store.add_gateway("dc2-gw01").unwrap();
+    let mut b: Value = serde_json::from_str(DESIGN_EXAMPLE).unwrap();
+    b["gateway"] = json!("dc2-gw01");
+    b["events"][0]["id"] = json!("01JD3X0Q9W8M1K7V5R2T6Y4ZC0");
+    assert_eq!(
+        post(&r, Some(&other), b.to_string()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(q.dispatch(&Routing::default(), 0, 100).unwrap(), 1);
+    assert_eq!(q.open_alerts().len(), 2);
+    for (seq, _) in q.jobs() {
+        q.complete(seq, None).unwrap();
+    }
+
+    // A repeat without `alert` while the episode is open: no new card.
+    let mut b: Value = serde_json::from_str(DESIGN_EXAMPLE).unwrap();
+    b["events"][0]["id"] = json!("01JD3X0Q9W8M1K7V5R2T6Y4ZC1");
+    b["events"][0]["value"] = json!(32.0);
+    assert_eq!(
+        post(&r, Some(&r.token), b.to_string()).await.0,
+        StatusCode::OK
+    );
+    q.dispatch(&Routing::default(), 0, 100).unwrap();
+    assert_eq!(q.open_alerts().len(), 2, "a repeat opens nothing");
+    for (seq, j) in q.jobs() {
+        let Action::Post { q: rep } = &j.action else {
+            panic!("{j:?}")
+        };
+        assert_eq!(
+            rep.event.alert.as_deref(),
+            Some("01JD3X0Q9W8M1K7V5R2T6Y4ZBN")
+        );
+        q.complete(seq, None).unwrap();
+    }
+
+    // The resolve without `alert` updates the first card in place.
+    let mut b: Value = serde_json::from_str(DESIGN_EXAMPLE).unwrap();
+    let e = &mut b["events"][0];
+    e["id"] = json!("01JD3X0Q9W8M1K7V5R2T6Y4ZC2");
+    e["kind"] = json!("resolved");
+    e["value"] = json!(28.9);
+    assert_eq!(
+        post(&r, Some(&r.token), b.to_string()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(q.dispatch(&Routing::default(), 0, 100).unwrap(), 1);
+    let jobs = q.jobs();
+    match &jobs[0].1.action {
+        Action::Update {
+            activity_id,
+            q: res,
+        } => {
+            assert_eq!(activity_id, "act-1");
+            assert_eq!(
+                res.event.alert.as_deref(),
+                Some("01JD3X0Q9W8M1K7V5R2T6Y4ZBN")
+            );
+        }
+        other => panic!("expected an in-place update, got {other:?}"),
+    }
+    let open: Vec<String> = q.open_alerts().into_iter().map(|o| o.gateway).collect();
+    assert_eq!(
+        open,
+        ["dc2-gw01"],
+        "only the other gateway's alert is still open"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_must_have_events_and_nothing_after_it() {
+    let r = relay(1000);
+    let mut b = batch(vec![event("01A")]);
+    b.as_object_mut().unwrap().remove("events");
+    let (status, _, v) = post(&r, Some(&r.token), b.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["field"], "events", "{v}");
+
+    let misspelt = batch(vec![event("01A")])
+        .to_string()
+        .replace("\"events\"", "\"evnts\"");
+    let (status, _, v) = post(&r, Some(&r.token), misspelt).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["field"], "events", "{v}");
+
+    let (status, _, v) = post(
+        &r,
+        Some(&r.token),
+        format!("{} trailing", batch(vec![event("01A")])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("follows the JSON"),
+        "{v}"
+    );
+    assert_eq!(
+        r.state.store.pending_len(),
+        0,
+        "nothing from a refused batch is kept"
+    );
+
+    // Unknown fields stay ignored (forward compatibility), empty events are fine.
+    let mut b = batch(vec![event("01A")]);
+    b["from_the_future"] = json!({"x": 1});
+    b["events"][0]["also_new"] = json!(true);
+    let (status, _, v) = post(&r, Some(&r.token), b.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, _, v) = post(&r, Some(&r.token), batch(vec![]).to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], json!([]));
 }

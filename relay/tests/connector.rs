@@ -299,9 +299,10 @@ async fn final_errors_are_classified() {
             Reply::blocked_by_user(),
             |e| matches!(e, SendError::Blocked(m) if m.contains("ConversationBlockedByUser")),
         ),
-        (Reply::message_writes_blocked(), |e| {
-            matches!(e, SendError::Blocked(_))
-        }),
+        (
+            Reply::message_writes_blocked(),
+            |e| matches!(e, SendError::Blocked(m) if m.contains("MessageWritesBlocked") && m.contains("Thread is blocked from message writes.")),
+        ),
         (
             Reply::new(
                 403,

@@ -106,8 +106,8 @@ async fn installed_then_teams_reports_the_chat_then_an_alert_arrives() {
         .all(|c| c.authorization.as_deref() == Some("Bearer tok-1")));
     let token = &rig.teams.token_requests()[0];
     assert_eq!(
-        token.form["scope"],
-        format!("{}/.default", rig.graph.base())
+        token.form["scope"], "https://graph.microsoft.com/.default",
+        "the cloud's Graph resource, not the emulator's URL (AADSTS70011)"
     );
     assert_eq!(token.form["grant_type"], "client_credentials");
 

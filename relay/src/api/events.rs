@@ -21,18 +21,41 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Parses the body, naming the offending field on error.
+/// Parses the body, naming the offending field on error. `events` is
+/// required (a misspelt key must not turn a batch into an empty one);
+/// unknown fields are ignored (forward compatibility, docs/wire.md); nothing
+/// may follow the JSON value.
 fn parse(body: &[u8]) -> Result<EventBatch, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
+    let batch: EventBatch = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let text = inner.to_string();
+        // serde names a missing field only in its message.
+        let missing = text
+            .strip_prefix("missing field `")
+            .and_then(|t| t.split('`').next())
+            .map(|f| {
+                if path == "." {
+                    f.to_string()
+                } else {
+                    format!("{path}.{f}")
+                }
+            });
         let mut err = ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("invalid event batch: {}", e.inner()),
+            format!("invalid event batch: {inner}"),
         );
-        err.field = (field != ".").then_some(field);
+        err.field = missing.or((path != ".").then_some(path));
         err
-    })
+    })?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid event batch: something follows the JSON object ({e}); send exactly one JSON object"),
+        )
+    })?;
+    Ok(batch)
 }
 
 fn check(batch: &EventBatch) -> Result<(), ApiError> {

@@ -253,11 +253,6 @@ pub struct GraphClient {
     retry: RetryPolicy,
 }
 
-/// The OAuth scope of the Graph at `graph_url` (`https://graph.microsoft.com/.default`).
-pub fn scope_for(graph_url: &str) -> String {
-    format!("{}/.default", graph_url.trim_end_matches('/'))
-}
-
 /// An OData query value, percent-encoded for a URL query: RFC 3986
 /// unreserved characters and `$ ' ( ) * , ; : @ / !` as they are, every
 /// other byte (space, `&`, `=`, `+`, `#`, `%`, non-ASCII) as `%XX`.
@@ -275,7 +270,7 @@ pub fn encode_query_value(v: &str) -> String {
 
 impl GraphClient {
     /// A client for the Graph at `graph_url` (e.g. `https://graph.microsoft.com`),
-    /// with tokens for [`scope_for`] it, at most `rate` requests per second.
+    /// with tokens for it, at most `rate` requests per second.
     pub fn new(
         http: reqwest::Client,
         tokens: Arc<TokenSource>,
@@ -553,10 +548,6 @@ mod tests {
             "teamsApp/id%20eq%20'0d82-x'"
         );
         assert_eq!(encode_query_value("a&b=c+d#é"), "a%26b%3Dc%2Bd%23%C3%A9");
-        assert_eq!(
-            scope_for("https://graph.microsoft.us/"),
-            "https://graph.microsoft.us/.default"
-        );
     }
 
     #[test]

@@ -379,10 +379,31 @@ fn error_of(body: &[u8]) -> (String, String) {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(excerpt);
     if let Ok(j) = serde_json::from_slice::<Value>(body) {
         let inner = j.get("error").filter(|e| e.is_object()).unwrap_or(&j);
-        let code = text(inner.get("code")).unwrap_or_default();
-        let message = text(inner.get("message"))
-            .or_else(|| text(j.get("message")))
-            .unwrap_or_else(|| excerpt(&j.to_string()));
+        let mut code = text(inner.get("subCode"))
+            .filter(|c| !c.is_empty())
+            .or_else(|| text(inner.get("code")))
+            .unwrap_or_default();
+        let raw_message = inner.get("message").or_else(|| j.get("message"));
+        let mut message = text(raw_message).unwrap_or_else(|| excerpt(&j.to_string()));
+        // Teams' blocked-bot 403 (the "proactive messages" page) is
+        // `{"errorCode":209,"message":"{ \"subCode\": ..., \"details\": ... }"}`:
+        // the reason sits in a JSON document inside the message string.
+        let nested = raw_message
+            .and_then(Value::as_str)
+            .and_then(|m| serde_json::from_str::<Value>(m).ok());
+        if let Some(n) = nested.filter(Value::is_object) {
+            if let Some(sub) = text(n.get("subCode")).filter(|c| !c.is_empty()) {
+                code = sub;
+            }
+            if let Some(d) = text(n.get("details")).filter(|d| !d.is_empty()) {
+                message = d;
+            }
+        }
+        if code.is_empty() {
+            if let Some(n) = inner.get("errorCode").filter(|c| !c.is_null()) {
+                code = excerpt(&n.to_string());
+            }
+        }
         return (code, message);
     }
     (String::new(), excerpt(String::from_utf8_lossy(body).trim()))

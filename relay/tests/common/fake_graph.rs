@@ -506,7 +506,7 @@ pub mod rig {
     use edgetherm_relay::api::{router, AppState};
     use edgetherm_relay::bot::messages::Bot;
     use edgetherm_relay::conversations::ConversationRef;
-    use edgetherm_relay::graph::client::{scope_for, GraphClient, RetryPolicy};
+    use edgetherm_relay::graph::client::{GraphClient, RetryPolicy};
     use edgetherm_relay::graph::report::{InstallRow, Reports};
     use edgetherm_relay::graph::{Installer, Settings, Summary};
     use edgetherm_relay::queue::Queue;
@@ -543,12 +543,22 @@ pub mod rig {
             let graph = FakeGraph::start(APP, MANIFEST);
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path()).unwrap();
+            // The scope as the relay derives it from its config: graph_url
+            // points at the fake, which is no Azure AD resource.
+            let cfg = edgetherm_relay::config::Config::parse(
+                std::path::Path::new("relay.toml"),
+                &format!(
+                    "[server]\n[bot]\napp_id = \"{APP_ID}\"\ngraph_url = \"{}\"\n",
+                    graph.base()
+                ),
+            )
+            .unwrap();
             let tokens = TokenSource::new(
                 client(),
                 teams.token_url(TENANT_ID),
                 APP_ID.into(),
                 SECRET.into(),
-                scope_for(graph.base()),
+                cfg.bot.unwrap().graph_scope(),
             );
             let retry = RetryPolicy {
                 attempts: 5,

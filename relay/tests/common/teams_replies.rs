@@ -43,12 +43,16 @@ impl Reply {
         Reply::new(503, json!({}))
     }
 
-    /// 403 `MessageWritesBlocked`: the tenant blocked the bot's message writes.
+    /// 403 `MessageWritesBlocked`, exactly as Microsoft's "Proactive
+    /// messages" page shows it: the sub-code inside a JSON document that is
+    /// itself the `message` string.
     pub fn message_writes_blocked() -> Reply {
-        Reply::teams_error(
+        Reply::new(
             403,
-            "MessageWritesBlocked",
-            "Bot API's message writes are blocked.",
+            json!({
+                "errorCode": 209,
+                "message": "{\r\n  \"subCode\": \"MessageWritesBlocked\",\r\n  \"details\": \"Thread is blocked from message writes.\",\r\n  \"errorCode\": null,\r\n  \"errorSubCode\": null\r\n}"
+            }),
         )
     }
 
