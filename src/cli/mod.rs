@@ -244,6 +244,7 @@ fn init_logging(level: Option<&str>) {
 }
 
 fn run(cfg: Config) -> ExitCode {
+    crate::run::malloc::tune();
     // One thread runs everything async (MQTT, the core, the uplink, the
     // control socket): handing a reading from one task to another is then a
     // plain call, not a wake-up of another thread. The store's commits and

@@ -1,6 +1,7 @@
 //! `edgetherm run`: sources → readings → rules → events → outbox → log and relay uplink.
 
 mod core;
+pub mod malloc;
 mod poller;
 mod store_report;
 
@@ -89,7 +90,7 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         })?;
 
     // Batches, not readings: an MQTT burst is one entry (see mqtt::client).
-    let (tx, rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(16);
     let mut notes = Vec::new();
     let mut pollers = Vec::new();
     for s in &cfg.sensors {

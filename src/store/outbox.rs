@@ -139,13 +139,16 @@ impl Store {
             let mut record = self.inner.record.lock().expect("store lock");
             record.live = record.live.saturating_sub(present.len() as u64);
         }
-        let mut batch = sled::Batch::default();
+        // One by one, not as a sled Batch: each removal stands alone (a
+        // crash between two only sends the rest once more), and a batch
+        // costs sled two log-buffer writes on its I/O threads, each waking
+        // all seven of them (measured: ~1/3 of the agent's CPU at 1k/s).
         for s in &present {
-            batch.remove(&s.to_be_bytes());
+            h.outbox
+                .remove(s.to_be_bytes())
+                .map_err(|e| self.note(self.sled_err(e)))?;
         }
-        h.outbox
-            .apply_batch(batch)
-            .map_err(|e| self.note(self.sled_err(e)))
+        Ok(())
     }
 
     /// The last outbox sequence number written to the log.
