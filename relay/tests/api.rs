@@ -461,3 +461,55 @@ async fn a_batch_must_have_events_and_nothing_after_it() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["accepted"], json!([]));
 }
+
+#[tokio::test]
+async fn a_body_is_not_read_before_its_token_passes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let r = relay(1000);
+    let polled = Arc::new(AtomicBool::new(false));
+    let body = |polled: Arc<AtomicBool>| {
+        let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+        Body::from_stream(Endless { polled, chunk })
+    };
+    for token in [None, Some("not-a-gateway-token")] {
+        let mut req = Request::post("/v1/events").header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let resp = router(r.state.clone())
+            .oneshot(req.body(body(polled.clone())).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert!(
+        !polled.load(Ordering::SeqCst),
+        "the body of an unauthenticated request was read"
+    );
+    // With the right token it is read (and here refused as too large: the
+    // stream does not end).
+    let req = Request::post("/v1/events")
+        .header("authorization", format!("Bearer {}", r.token))
+        .body(body(polled.clone()))
+        .unwrap();
+    let resp = router(r.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(polled.load(Ordering::SeqCst));
+}
+
+/// An endless body stream of `chunk`s that notes when it is first polled.
+struct Endless {
+    polled: Arc<std::sync::atomic::AtomicBool>,
+    chunk: axum::body::Bytes,
+}
+
+impl futures_core::Stream for Endless {
+    type Item = Result<axum::body::Bytes, std::io::Error>;
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.polled.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::task::Poll::Ready(Some(Ok(self.chunk.clone())))
+    }
+}

@@ -157,5 +157,20 @@ async fn without_a_token_nothing_gets_in() {
         .await,
         StatusCode::UNAUTHORIZED
     );
+    // The token is judged before the activity: a non-https serviceUrl or a
+    // body that is not even JSON says nothing to a client without a token.
+    assert_eq!(
+        post(&s, install("http://evil.example.com/"), None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let resp = router(s.clone())
+        .oneshot(
+            Request::post("/api/messages")
+                .body(Body::from("{nope"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(s.store.conversations().is_empty());
 }

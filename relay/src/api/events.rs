@@ -1,7 +1,6 @@
 //! `POST /v1/events`: a gateway's batch of alert events and its heartbeat.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
@@ -84,10 +83,11 @@ fn check(batch: &EventBatch) -> Result<(), ApiError> {
 /// Accepts a batch: 200 with every event id (new or already seen), 400 naming
 /// the field, 401 for a bad token, 403 for another gateway's name, 413 for an
 /// oversized body, 503 + Retry-After when the delivery queue is too long.
+/// The token is checked before any of the body is read.
 pub async fn post_events(
     State(s): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Json<Accepted>, ApiError> {
     let Some(token) = bearer(&headers) else {
         Metrics::inc(&s.metrics.rejected_auth);
@@ -110,23 +110,18 @@ pub async fn post_events(
             "unknown gateway token (create one with `edgetherm-relay gateway add ID`)",
         ));
     };
-    let body = match body {
-        Ok(b) if b.len() <= s.max_body => b,
-        Ok(_) | Err(BytesRejection::FailedToBufferBody(_)) => {
+    let body = super::read_body(body, s.max_body).await.map_err(|mut e| {
+        if e.status == StatusCode::PAYLOAD_TOO_LARGE {
             Metrics::inc(&s.metrics.rejected_size);
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "batch larger than {} bytes: send fewer events per batch",
-                    s.max_body
-                ),
-            ));
-        }
-        Err(e) => {
+            e.message = format!(
+                "batch larger than {} bytes: send fewer events per batch",
+                s.max_body
+            );
+        } else {
             Metrics::inc(&s.metrics.rejected_body);
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, e.body_text()));
         }
-    };
+        e
+    })?;
     let batch = parse(&body).inspect_err(|_| Metrics::inc(&s.metrics.rejected_body))?;
     check(&batch).inspect_err(|_| Metrics::inc(&s.metrics.rejected_body))?;
     if batch.gateway != gateway {

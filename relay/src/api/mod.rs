@@ -1,5 +1,6 @@
 //! The relay's HTTP API: `POST /v1/events`, `GET /healthz`, `GET /metrics`.
 
+mod body;
 mod error;
 mod events;
 
@@ -14,6 +15,7 @@ use axum::Router;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
+pub use body::read_body;
 pub use error::ApiError;
 
 /// What the handlers share.
@@ -43,8 +45,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/messages", post(crate::bot::messages::post_messages))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        // The handler enforces the limit itself (for a JSON 413); this only
-        // lifts axum's default 2 MiB cap so ours is the one that applies.
+        // The handlers read bodies themselves, after the token check and
+        // against `max_body` (`read_body`); this only lifts axum's default
+        // 2 MiB cap so that ours is the one that applies.
         .layer(DefaultBodyLimit::max(limit.saturating_add(1)))
         .with_state(state)
 }

@@ -136,6 +136,41 @@ impl KeyCache {
     }
 }
 
+/// A token whose signature, validity, issuer and audience hold; what is
+/// left to check needs the activity (`check_activity`).
+pub struct Verified {
+    claims: Map<String, Value>,
+    signing: Arc<SigningKey>,
+}
+
+impl Verified {
+    /// The checks that need the activity: the signing key's endorsements
+    /// include its `channelId`, and the `serviceurl` claim is its `serviceUrl`.
+    pub fn check_activity(&self, service_url: &str, channel_id: &str) -> Result<(), AuthError> {
+        // 5. Endorsements of the signing key.
+        if let Some(endorsements) = &self.signing.endorsements {
+            if channel_id.is_empty() || !endorsements.iter().any(|e| e == channel_id) {
+                return Err(AuthError::NotEndorsed {
+                    channel: excerpt(channel_id),
+                });
+            }
+        }
+
+        // 6. The service URL.
+        let claim = self
+            .claims
+            .get("serviceurl")
+            .or_else(|| self.claims.get("serviceUrl"));
+        match claim {
+            Some(Value::String(c)) if same_service_url(c, service_url) => Ok(()),
+            other => Err(AuthError::ServiceUrl {
+                claim: claim_excerpt(other),
+                activity: excerpt(service_url),
+            }),
+        }
+    }
+}
+
 /// Validates Bot Framework connector tokens; caches the signing keys.
 pub struct BotAuth {
     http: reqwest::Client,
@@ -165,6 +200,15 @@ impl BotAuth {
         service_url: &str,
         channel_id: &str,
     ) -> Result<(), AuthError> {
+        self.verify(authorization)
+            .await?
+            .check_activity(service_url, channel_id)
+    }
+
+    /// Checks the token itself: scheme, signature, validity period, issuer
+    /// and audience. Needs nothing from the activity, so a request is judged
+    /// by its token before its body is even read.
+    pub async fn verify(&self, authorization: Option<&str>) -> Result<Verified, AuthError> {
         // 1. The header and its scheme.
         let authorization = authorization.map(str::trim).unwrap_or("");
         if authorization.is_empty() {
@@ -210,27 +254,7 @@ impl BotAuth {
         if !audience_ok {
             return Err(AuthError::Audience(claim_excerpt(claims.get("aud"))));
         }
-
-        // 5. Endorsements of the signing key.
-        if let Some(endorsements) = &signing.endorsements {
-            if channel_id.is_empty() || !endorsements.iter().any(|e| e == channel_id) {
-                return Err(AuthError::NotEndorsed {
-                    channel: excerpt(channel_id),
-                });
-            }
-        }
-
-        // 6. The service URL.
-        let claim = claims
-            .get("serviceurl")
-            .or_else(|| claims.get("serviceUrl"));
-        match claim {
-            Some(Value::String(c)) if same_service_url(c, service_url) => Ok(()),
-            other => Err(AuthError::ServiceUrl {
-                claim: claim_excerpt(other),
-                activity: excerpt(service_url),
-            }),
-        }
+        Ok(Verified { claims, signing })
     }
 
     /// The key named `kid`, from the cache or (subject to the refresh rules)

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 
@@ -29,35 +29,46 @@ pub struct Bot {
 pub type BotHandle = Arc<Bot>;
 
 /// Handles one activity: 200 once the reference is stored, 400 for a bad
-/// activity, 401 for a bad token.
+/// activity, 401 for a bad token. The token is judged before the body is
+/// read, and before anything in the activity is (its `serviceUrl` too).
 pub async fn post_messages(
     State(s): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let Some(bot) = s.bot.clone() else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "no [bot] configured"));
     };
+    let verified = match &bot.auth {
+        Some(auth) => {
+            let authorization = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            match auth.verify(authorization).await {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(reason = %e, "refused an activity: bad token");
+                    return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized"));
+                }
+            }
+        }
+        None => None,
+    };
+    let body = crate::api::read_body(body, s.max_body).await?;
     let activity: Activity = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid activity: {e}")))?;
+    if let Some(v) = &verified {
+        if let Err(e) = v.check_activity(&activity.service_url, &activity.channel_id) {
+            tracing::warn!(reason = %e, "refused an activity: bad token");
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized"));
+        }
+    }
     if !secure_or_loopback(&activity.service_url) {
         tracing::warn!(service_url = %activity.service_url, "refused an activity whose serviceUrl is not https");
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "serviceUrl must be https:// (http:// only on loopback)",
         ));
-    }
-    if let Some(auth) = &bot.auth {
-        let authorization = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if let Err(e) = auth
-            .validate(authorization, &activity.service_url, &activity.channel_id)
-            .await
-        {
-            tracing::warn!(reason = %e, "refused an activity: bad token");
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized"));
-        }
     }
     if activity.conversation.id.is_empty() {
         return Err(ApiError::new(
