@@ -82,6 +82,13 @@ pub struct Server {
     /// The private key of `tls_cert_file` (PEM: PKCS#8, PKCS#1 or SEC1).
     #[serde(default)]
     pub tls_key_file: Option<PathBuf>,
+    /// Most connections held open at once (capped below the descriptor
+    /// limit); one more is answered 503 with Retry-After and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A connection that moves no byte for this long is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Interval,
 }
 
 /// `[bot]`.
@@ -358,6 +365,12 @@ fn default_data_dir() -> PathBuf {
 fn default_max_body() -> usize {
     1 << 20
 }
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_idle_timeout() -> Interval {
+    Interval(Some(Duration::from_secs(60)))
+}
 fn default_max_pending() -> usize {
     100_000
 }
@@ -408,6 +421,18 @@ impl Config {
                      HTTPS (certificate chain and its private key, PEM), or neither for \
                      plain HTTP"
                 ),
+            ));
+        }
+        if cfg.server.idle_timeout.0.is_none() {
+            return Err(invalid(
+                value_offset(src, "server", "idle_timeout"),
+                "[server] idle_timeout cannot be \"off\": expected a duration like \"60s\"".into(),
+            ));
+        }
+        if cfg.server.max_connections == 0 {
+            return Err(invalid(
+                value_offset(src, "server", "max_connections"),
+                "[server] max_connections must be at least 1".into(),
             ));
         }
         if let Some(g) = &cfg.graph {

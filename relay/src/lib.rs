@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod conversations;
 pub mod graph;
+pub mod limits;
 pub mod liveness;
 pub mod manifest;
 pub mod metrics;

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -18,6 +17,7 @@ use crate::bot::auth::BotAuth;
 use crate::bot::messages::{Bot, BotHandle};
 use crate::config::{self, Config};
 use crate::graph::Installer;
+use crate::limits::Guarded;
 use crate::liveness::Watch;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -77,35 +77,25 @@ where
     }
     let router = api::router(state);
     let listen = cfg.server.listen;
+    let cap = crate::limits::connection_cap(cfg.server.max_connections);
+    let idle = cfg.server.idle_timeout.0.unwrap_or(Duration::from_secs(60));
     let served = match tls {
         None => {
-            tracing::info!(%listen, "edgetherm-relay serving (plain HTTP)");
-            axum::serve(listener, router)
+            tracing::info!(%listen, max_connections = cap, "edgetherm-relay serving (plain HTTP)");
+            axum::serve(Guarded::new(listener, cap, idle), router)
                 .with_graceful_shutdown(shutdown)
                 .await
         }
         Some(tls) => {
-            tracing::info!(%listen, "edgetherm-relay serving (HTTPS)");
-            serve_tls(listener, tls, router, shutdown).await
+            tracing::info!(%listen, max_connections = cap, "edgetherm-relay serving (HTTPS)");
+            let listener = crate::tls::TlsListener::new(listener, tls);
+            axum::serve(Guarded::new(listener, cap, idle), router)
+                .with_graceful_shutdown(shutdown)
+                .await
         }
     };
     drop(running);
     served.map_err(|e| e.to_string())
-}
-
-async fn serve_tls<F>(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    router: Router,
-    shutdown: F,
-) -> std::io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let listener = crate::tls::TlsListener::new(listener, tls);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// What runs beside the HTTP server; stopped, and the admin socket removed,
@@ -269,9 +259,7 @@ fn read_secret(path: &Path) -> Result<String, String> {
 }
 
 async fn bind(listen: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))
+    crate::limits::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))
 }
 
 /// Completes on SIGTERM (systemd's stop) or ctrl-c.

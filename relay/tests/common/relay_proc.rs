@@ -25,6 +25,8 @@ pub struct RelayProc {
     /// Extra keys inside `[server]` (e.g. TLS files).
     server_extra: String,
     child: Option<Child>,
+    /// RLIMIT_NOFILE for the relay process, if the test sets one.
+    nofile: Option<u64>,
     logs: Vec<PathBuf>,
     /// Incarnations that had exited before we killed them.
     died: Vec<String>,
@@ -40,6 +42,7 @@ impl RelayProc {
             extra: String::new(),
             server_extra: String::new(),
             child: None,
+            nofile: None,
             logs: Vec::new(),
             died: Vec::new(),
         }
@@ -134,6 +137,12 @@ impl RelayProc {
         out.lines().last().unwrap().trim().to_string()
     }
 
+    /// Runs the relay with this descriptor limit (as systemd's LimitNOFILE).
+    pub fn with_nofile(mut self, limit: u64) -> RelayProc {
+        self.nofile = Some(limit);
+        self
+    }
+
     /// Spawns `serve` without waiting for it to listen (logs to relay-<n>.log).
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "the relay is already running");
@@ -143,15 +152,30 @@ impl RelayProc {
             .path()
             .join(format!("relay-{}.log", self.logs.len()));
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "-c"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "-c"])
             .arg(self.config_path())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(file))
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::from(file));
+        if let Some(n) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().unwrap();
         self.logs.push(log);
         self.child = Some(child);
     }
