@@ -4,6 +4,9 @@
 #[path = "common/store_reading.rs"]
 mod store_reading;
 use store_reading::reading;
+#[path = "common/raw_sled.rs"]
+mod raw_sled;
+use raw_sled::open_sled;
 
 use edgetherm::reading::Fault;
 use edgetherm::store::{Opened, Store, StoreOptions};
@@ -216,7 +219,7 @@ fn a_damaged_store_is_moved_aside_and_replaced() {
 fn an_undecodable_outbox_entry_counts_as_damage() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(Store::dir_in(dir.path())).unwrap();
+        let db = open_sled(&Store::dir_in(dir.path()));
         db.open_tree("outbox")
             .unwrap()
             .insert(7u64.to_be_bytes(), b"not json".to_vec())

@@ -5,6 +5,9 @@
 #[path = "common/store_reading.rs"]
 mod store_reading;
 use store_reading::reading;
+#[path = "common/raw_sled.rs"]
+mod raw_sled;
+use raw_sled::open_sled;
 
 use edgetherm::reading::Fault;
 use edgetherm::store::{decode_block, BlockBuf, Entry, Full, Store, StoreOptions, BLOCK_BYTES};
@@ -226,7 +229,7 @@ fn a_damaged_block_is_skipped_and_counted_and_the_rest_still_read() {
     }
     // Flip one byte in the middle of the second block, through sled itself.
     let (total_blocks, lost) = {
-        let db = sled::open(Store::dir_in(dir.path())).unwrap();
+        let db = open_sled(&Store::dir_in(dir.path()));
         let blocks = db.open_tree("blocks").unwrap();
         let (k, v) = blocks.iter().nth(1).unwrap().unwrap();
         let mut bad = v.to_vec();

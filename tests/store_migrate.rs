@@ -1,6 +1,10 @@
 //! A store written in the previous layout (tree `readings`, one key per
 //! reading, as the code before blocks wrote it) is converted at open.
 
+#[path = "common/raw_sled.rs"]
+mod raw_sled;
+use raw_sled::open_sled;
+
 use edgetherm::reading::Fault;
 use edgetherm::store::{Opened, Store, StoreOptions};
 
@@ -45,7 +49,7 @@ fn an_old_store_is_converted_to_blocks_at_open() {
         }
     };
     {
-        let db = sled::open(Store::dir_in(dir.path())).unwrap();
+        let db = open_sled(&Store::dir_in(dir.path()));
         let old = db.open_tree("readings").unwrap();
         db.open_tree("outbox").unwrap();
         let mut batch = sled::Batch::default();

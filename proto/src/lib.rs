@@ -218,33 +218,38 @@ pub struct TestRoute {
     pub teams: bool,
 }
 
+/// DESIGN.md's example batch ("Wire format"), verbatim: the contract's own
+/// words, for tests on both sides of the wire.
+#[doc(hidden)]
+pub const DESIGN_EXAMPLE_BATCH: &str = r#"{
+  "gateway": "dc1-gw01",
+  "site": "Datacenter 1",
+  "sent_at": "2026-11-21T10:00:05Z",
+  "events": [
+    {
+      "id": "01JD3X0Q9W8M1K7V5R2T6Y4ZBN",
+      "kind": "firing",
+      "rule": "rack-inlet-high",
+      "sensor": "rack1-inlet",
+      "sensor_name": "Rack 1 inlet",
+      "severity": "critical",
+      "value": 31.4,
+      "threshold": 30.0,
+      "direction": "above",
+      "since": "2026-11-21T09:58:01Z",
+      "at": "2026-11-21T10:00:01Z"
+    }
+  ],
+  "heartbeat": { "uptime_s": 86400, "outbox": 0, "sensors": [ {"id": "rack1-inlet", "value": 31.4, "age_s": 4} ] }
+}"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn design_example_round_trips() {
-        let body = r#"{
-          "gateway": "dc1-gw01",
-          "site": "Datacenter 1",
-          "sent_at": "2026-11-21T10:00:05Z",
-          "events": [
-            {
-              "id": "01JD3X0Q9W8M1K7V5R2T6Y4ZBN",
-              "kind": "firing",
-              "rule": "rack-inlet-high",
-              "sensor": "rack1-inlet",
-              "sensor_name": "Rack 1 inlet",
-              "severity": "critical",
-              "value": 31.4,
-              "threshold": 30.0,
-              "direction": "above",
-              "since": "2026-11-21T09:58:01Z",
-              "at": "2026-11-21T10:00:01Z"
-            }
-          ],
-          "heartbeat": { "uptime_s": 86400, "outbox": 0, "sensors": [ {"id": "rack1-inlet", "value": 31.4, "age_s": 4} ] }
-        }"#;
+        let body = DESIGN_EXAMPLE_BATCH;
         let batch: EventBatch = serde_json::from_str(body).unwrap();
         assert_eq!(batch.events[0].kind, EventKind::Firing);
         assert_eq!(batch.events[0].direction, Some(Direction::Above));

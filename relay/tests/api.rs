@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+// DESIGN.md's example batch, verbatim: its event has no `alert`.
+use edgetherm_proto::DESIGN_EXAMPLE_BATCH as DESIGN_EXAMPLE;
 use edgetherm_relay::api::{router, AppState};
 use edgetherm_relay::store::Store;
 use serde_json::{json, Value};
@@ -273,29 +275,6 @@ async fn a_test_event_is_answered_with_where_it_goes() {
         "only the active conversation counts"
     );
 }
-
-/// DESIGN.md's example batch, verbatim: its event has no `alert`.
-const DESIGN_EXAMPLE: &str = r#"{
-  "gateway": "dc1-gw01",
-  "site": "Datacenter 1",
-  "sent_at": "2026-11-21T10:00:05Z",
-  "events": [
-    {
-      "id": "01JD3X0Q9W8M1K7V5R2T6Y4ZBN",
-      "kind": "firing",
-      "rule": "rack-inlet-high",
-      "sensor": "rack1-inlet",
-      "sensor_name": "Rack 1 inlet",
-      "severity": "critical",
-      "value": 31.4,
-      "threshold": 30.0,
-      "direction": "above",
-      "since": "2026-11-21T09:58:01Z",
-      "at": "2026-11-21T10:00:01Z"
-    }
-  ],
-  "heartbeat": { "uptime_s": 86400, "outbox": 0, "sensors": [ {"id": "rack1-inlet", "value": 31.4, "age_s": 4} ] }
-}"#;
 
 #[tokio::test]
 async fn events_without_alert_open_and_close_their_own_episode() {

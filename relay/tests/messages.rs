@@ -50,6 +50,19 @@ async fn post(s: &AppState, body: Value, auth: Option<&str>) -> StatusCode {
         .status()
 }
 
+/// POSTs a body that is not JSON, without a token.
+async fn post_raw(s: &AppState, body: &'static str) -> StatusCode {
+    router(s.clone())
+        .oneshot(
+            Request::post("/api/messages")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test]
 async fn install_refresh_and_removal() {
     let dir = tempfile::tempdir().unwrap();
@@ -121,15 +134,7 @@ async fn bad_activities_are_refused_and_nothing_is_stored() {
     let mut no_conv = install("https://smba.trafficmanager.net/emea/");
     no_conv["conversation"] = json!({});
     assert_eq!(post(&s, no_conv, None).await, StatusCode::BAD_REQUEST);
-    let resp = router(s.clone())
-        .oneshot(
-            Request::post("/api/messages")
-                .body(Body::from("{nope"))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(post_raw(&s, "{nope").await, StatusCode::BAD_REQUEST);
     assert!(s.store.conversations().is_empty());
 }
 
@@ -163,14 +168,6 @@ async fn without_a_token_nothing_gets_in() {
         post(&s, install("http://evil.example.com/"), None).await,
         StatusCode::UNAUTHORIZED
     );
-    let resp = router(s.clone())
-        .oneshot(
-            Request::post("/api/messages")
-                .body(Body::from("{nope"))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(post_raw(&s, "{nope").await, StatusCode::UNAUTHORIZED);
     assert!(s.store.conversations().is_empty());
 }
