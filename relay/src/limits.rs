@@ -54,8 +54,11 @@ pub fn connection_cap(wanted: usize) -> usize {
     };
     // SAFETY: getrlimit writes into the struct we own.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
-    let by_fds = if ok && lim.rlim_cur != libc::RLIM_INFINITY {
-        lim.rlim_cur.saturating_sub(RESERVED_FDS).max(1) as usize
+    // rlim_t is 32 bits on armv7: compare and subtract as u64.
+    #[allow(clippy::unnecessary_cast)]
+    let (cur, infinity) = (lim.rlim_cur as u64, libc::RLIM_INFINITY as u64);
+    let by_fds = if ok && cur != infinity {
+        cur.saturating_sub(RESERVED_FDS).max(1) as usize
     } else {
         usize::MAX
     };

@@ -164,9 +164,11 @@ impl RelayProc {
             // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
             unsafe {
                 cmd.pre_exec(move || {
+                    // rlim_t is 32 bits on armv7.
+                    #[allow(clippy::unnecessary_cast)]
                     let lim = libc::rlimit {
-                        rlim_cur: n,
-                        rlim_max: n,
+                        rlim_cur: n as libc::rlim_t,
+                        rlim_max: n as libc::rlim_t,
                     };
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
                         return Err(std::io::Error::last_os_error());
