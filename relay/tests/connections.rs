@@ -73,4 +73,8 @@ fn bad_limits_are_config_errors() {
     let (code, _, err) = relay.cli(&["conversations"]);
     assert_ne!(code, 0);
     assert!(err.contains("idle_timeout"), "{err}");
+    let relay = RelayProc::new().with_server("max_connections = 0\n");
+    let (code, _, err) = relay.cli(&["conversations"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("max_connections must be at least 1"), "{err}");
 }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::activity::Activity;
-use super::auth::{secure_or_loopback, BotAuth};
+use super::auth::{secure_or_loopback, AuthError, BotAuth};
 use super::replies;
 use crate::api::{ApiError, AppState};
 use crate::clock::now_rfc3339 as now;
@@ -27,6 +27,12 @@ pub struct Bot {
 
 /// Shared handle.
 pub type BotHandle = Arc<Bot>;
+
+/// A 401 for a token that failed, logged with why (the answer says nothing).
+fn unauthorized(e: AuthError) -> ApiError {
+    tracing::warn!(reason = %e, "refused an activity: bad token");
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized")
+}
 
 /// Handles one activity: 200 once the reference is stored, 400 for a bad
 /// activity, 401 for a bad token. The token is judged before the body is
@@ -44,13 +50,7 @@ pub async fn post_messages(
             let authorization = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok());
-            match auth.verify(authorization).await {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    tracing::warn!(reason = %e, "refused an activity: bad token");
-                    return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized"));
-                }
-            }
+            Some(auth.verify(authorization).await.map_err(unauthorized)?)
         }
         None => None,
     };
@@ -58,10 +58,8 @@ pub async fn post_messages(
     let activity: Activity = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid activity: {e}")))?;
     if let Some(v) = &verified {
-        if let Err(e) = v.check_activity(&activity.service_url, &activity.channel_id) {
-            tracing::warn!(reason = %e, "refused an activity: bad token");
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized"));
-        }
+        v.check_activity(&activity.service_url, &activity.channel_id)
+            .map_err(unauthorized)?;
     }
     if !secure_or_loopback(&activity.service_url) {
         tracing::warn!(service_url = %activity.service_url, "refused an activity whose serviceUrl is not https");
