@@ -204,6 +204,14 @@ impl Queue {
                 q.event.alert = self.episode_of(&q);
             }
             let episode = q.event.alert.clone().unwrap_or_else(|| q.event.id.clone());
+            if q.event.kind == EventKind::Resolved {
+                // The card's "lasted" runs from the episode's start as the
+                // relay saw it open, not from the resolve's own `since`,
+                // which a client may send equal to `at`.
+                if let Some(first) = self.open_alert(&episode) {
+                    q.event.since = Some(first.event.since.unwrap_or(first.event.at));
+                }
+            }
             let opens = q.event.alert.as_deref() == Some(q.event.id.as_str());
             if !opens && queued_cards.contains(&episode) {
                 // A resolve or repeat whose card has not gone out yet: it

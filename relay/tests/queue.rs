@@ -217,3 +217,51 @@ fn a_resolve_waits_for_its_card_to_go_out() {
         matches!(&q.jobs()[0].1.action, Action::Update { activity_id, .. } if activity_id == "act-1")
     );
 }
+
+#[test]
+fn a_resolve_lasts_from_the_episode_start_the_relay_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let q = Queue::open(&store).unwrap();
+    store.put_conversation(&conv("a:1", false)).unwrap();
+    let mut firing = event("E1", EventKind::Firing, "E1");
+    firing.at = "2026-11-21T10:00:00.250Z".into();
+    firing.since = Some("2026-11-21T09:59:58.750Z".into());
+    store.accept("gw", None, &[firing]).unwrap();
+    q.dispatch(&Routing::default(), 0, 100).unwrap();
+    for (seq, job) in q.jobs() {
+        let d = Delivery {
+            activity_id: "act".into(),
+            acknowledged_by: None,
+        };
+        q.complete(seq, Some(("E1", job.conversation.as_str(), d)))
+            .unwrap();
+    }
+
+    // A client that stamps `since` equal to `at` on its resolve.
+    let mut resolve = event("E2", EventKind::Resolved, "E1");
+    resolve.at = "2026-11-21T10:00:02.900Z".into();
+    resolve.since = Some(resolve.at.clone());
+    store.accept("gw", None, &[resolve]).unwrap();
+    q.dispatch(&Routing::default(), 0, 100).unwrap();
+    let jobs = q.jobs();
+    let Action::Update { q: update, .. } = &jobs[0].1.action else {
+        panic!("expected an update, got {:?}", jobs[0].1.action);
+    };
+    assert_eq!(
+        update.event.since.as_deref(),
+        Some("2026-11-21T09:59:58.750Z"),
+        "the first event's start, not the resolve's own"
+    );
+    let ctx = edgetherm_relay::teams::card::CardContext {
+        gateway: "gw",
+        site: None,
+        acknowledged_by: None,
+        muted_until: None,
+    };
+    let card = edgetherm_relay::teams::card::alert_card(&update.event, &ctx);
+    assert!(
+        card.to_string().contains("lasted 4 s"),
+        "4.15 s from the first breaching reading: {card}"
+    );
+}

@@ -133,7 +133,7 @@ fn resolved_card_has_no_ack_and_shows_duration() {
     assert!(action(&card, "ack").is_none());
     let t = all_text(&card);
     assert!(t.contains("✅ Resolved"), "{t}");
-    assert!(t.contains("lasted 12m"), "{t}");
+    assert!(t.contains("lasted 12 min"), "{t}");
     assert!(t.contains("28.9 °C"));
     assert_eq!(card["body"][0]["style"], "good");
     // Same layout as the alert card: the same facts in the same places.
@@ -169,7 +169,7 @@ fn stale_fault_test_and_agent_fault() {
     let card = alert_card(&e, &ctx());
     check_card(&card);
     let t = all_text(&card);
-    assert!(t.contains("Freezer has not reported for 5m"), "{t}");
+    assert!(t.contains("Freezer has not reported for 5 min"), "{t}");
     assert!(t.contains("Last value"));
     assert!(t.contains("estimates"));
 
@@ -295,7 +295,7 @@ fn silent_gateway_and_resolved() {
     check_card(&done);
     let t = all_text(&done);
     assert!(t.contains("✅ Resolved"));
-    assert!(t.contains("(7m)"), "{t}");
+    assert!(t.contains("(7 min)"), "{t}");
     assert!(done["actions"].as_array().unwrap().is_empty());
     assert!(
         silent_gateway_summary("dc1-gw01", None, "2026-11-21T10:00:00Z", None)
@@ -334,14 +334,21 @@ fn welcome_says_why_what_and_how_to_stop() {
 }
 
 #[test]
-fn durations() {
-    assert_eq!(human_duration(Duration::from_secs(42)), "42s");
-    assert_eq!(human_duration(Duration::from_secs(300)), "5m");
-    assert_eq!(human_duration(Duration::from_secs(7500)), "2h 5m");
-    assert_eq!(human_duration(Duration::from_secs(7200)), "2h");
-    assert_eq!(human_duration(Duration::from_secs(86_400 * 3)), "3d");
+fn durations_are_rounded_for_people() {
+    let ms = Duration::from_millis;
+    assert_eq!(human_duration(ms(120)), "under 1 s");
+    assert_eq!(human_duration(ms(4_300)), "4 s");
+    assert_eq!(human_duration(ms(4_600)), "5 s");
+    assert_eq!(human_duration(ms(59_700)), "1 min");
+    assert_eq!(human_duration(ms(12 * 60_000 + 29_000)), "12 min");
+    assert_eq!(human_duration(ms(12 * 60_000 + 31_000)), "13 min");
+    assert_eq!(human_duration(ms(59 * 60_000 + 45_000)), "1 h");
+    assert_eq!(human_duration(ms(7_500_000)), "2 h 5 min");
+    assert_eq!(human_duration(ms(7_200_000)), "2 h");
+    assert_eq!(human_duration(Duration::from_secs(86_400 * 3)), "3 d");
     assert_eq!(
-        human_duration(Duration::from_secs(86_400 + 3600 * 4)),
-        "1d 4h"
+        human_duration(Duration::from_secs(86_400 + 3600 * 4 + 1700)),
+        "1 d 4 h"
     );
+    assert_eq!(human_duration(Duration::from_secs(86_400 * 2 - 60)), "2 d");
 }

@@ -33,16 +33,37 @@ pub(super) fn celsius(v: f64) -> String {
     format!("{v:.1} °C")
 }
 
-/// "42s", "5m", "2h 5m", "3d 4h" for people.
+/// "4 s", "12 min", "3 h 5 min", "2 d 4 h" for people: rounded to the
+/// nearest unit shown, since a card is read at a glance, not audited.
 pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m", s / 60),
-        3600..=86_399 if s % 3600 / 60 == 0 => format!("{}h", s / 3600),
-        3600..=86_399 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        _ if s % 86_400 / 3600 == 0 => format!("{}d", s / 86_400),
-        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    const MIN: u64 = 60;
+    const HOUR: u64 = 60 * MIN;
+    const DAY: u64 = 24 * HOUR;
+    let ms = d.as_millis();
+    if ms < 500 {
+        return "under 1 s".into();
+    }
+    // Round at the precision shown; a rounding that reaches the next unit
+    // is shown in that unit ("59.7 s" is "1 min", not "60 s").
+    let secs = (ms + 500) / 1000;
+    let secs = u64::try_from(secs).unwrap_or(u64::MAX);
+    if secs < MIN {
+        return format!("{secs} s");
+    }
+    let mins = (secs + MIN / 2) / MIN;
+    if mins < 60 {
+        return format!("{mins} min");
+    }
+    if mins < 24 * 60 {
+        return match (mins / 60, mins % 60) {
+            (h, 0) => format!("{h} h"),
+            (h, m) => format!("{h} h {m} min"),
+        };
+    }
+    let hours = (secs + HOUR / 2) / HOUR;
+    match (hours / 24, hours % 24) {
+        (d, 0) => format!("{d} d"),
+        (d, h) => format!("{d} d {h} h"),
     }
 }
 
