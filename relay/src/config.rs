@@ -89,6 +89,10 @@ pub struct Server {
     /// A connection that moves no byte for this long is closed.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Interval,
+    /// A request head (line and headers) must arrive within this long of
+    /// the connection being ready for one, however slowly bytes trickle.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: Interval,
 }
 
 /// `[bot]`.
@@ -371,6 +375,9 @@ fn default_max_connections() -> usize {
 fn default_idle_timeout() -> Interval {
     Interval(Some(Duration::from_secs(60)))
 }
+fn default_header_timeout() -> Interval {
+    Interval(Some(Duration::from_secs(30)))
+}
 fn default_max_pending() -> usize {
     100_000
 }
@@ -427,6 +434,13 @@ impl Config {
             return Err(invalid(
                 value_offset(src, "server", "idle_timeout"),
                 "[server] idle_timeout cannot be \"off\": expected a duration like \"60s\"".into(),
+            ));
+        }
+        if cfg.server.header_timeout.0.is_none() {
+            return Err(invalid(
+                value_offset(src, "server", "header_timeout"),
+                "[server] header_timeout cannot be \"off\": expected a duration like \"30s\""
+                    .into(),
             ));
         }
         if cfg.server.max_connections == 0 {

@@ -10,6 +10,7 @@ pub mod api;
 pub mod bot;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod conversations;
 pub mod graph;
 pub mod limits;

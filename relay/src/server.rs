@@ -16,6 +16,7 @@ use crate::api::{self, AppState};
 use crate::bot::auth::BotAuth;
 use crate::bot::messages::{Bot, BotHandle};
 use crate::config::{self, Config};
+use crate::connections;
 use crate::graph::Installer;
 use crate::limits::Guarded;
 use crate::liveness::Watch;
@@ -79,23 +80,26 @@ where
     let listen = cfg.server.listen;
     let cap = crate::limits::connection_cap(cfg.server.max_connections);
     let idle = cfg.server.idle_timeout.0.unwrap_or(Duration::from_secs(60));
-    let served = match tls {
+    let header_timeout = cfg
+        .server
+        .header_timeout
+        .0
+        .unwrap_or(Duration::from_secs(30));
+    match tls {
         None => {
             tracing::info!(%listen, max_connections = cap, "edgetherm-relay serving (plain HTTP)");
-            axum::serve(Guarded::new(listener, cap, idle), router)
-                .with_graceful_shutdown(shutdown)
-                .await
+            let listener = Guarded::new(listener, cap, idle);
+            connections::serve(listener, router, header_timeout, shutdown).await;
         }
         Some(tls) => {
             tracing::info!(%listen, max_connections = cap, "edgetherm-relay serving (HTTPS)");
             let listener = crate::tls::TlsListener::new(listener, tls);
-            axum::serve(Guarded::new(listener, cap, idle), router)
-                .with_graceful_shutdown(shutdown)
-                .await
+            let listener = Guarded::new(listener, cap, idle);
+            connections::serve(listener, router, header_timeout, shutdown).await;
         }
-    };
+    }
     drop(running);
-    served.map_err(|e| e.to_string())
+    Ok(())
 }
 
 /// What runs beside the HTTP server; stopped, and the admin socket removed,

@@ -38,7 +38,6 @@ pub(super) fn celsius(v: f64) -> String {
 pub fn human_duration(d: Duration) -> String {
     const MIN: u64 = 60;
     const HOUR: u64 = 60 * MIN;
-    const DAY: u64 = 24 * HOUR;
     let ms = d.as_millis();
     if ms < 500 {
         return "under 1 s".into();
