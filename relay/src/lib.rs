@@ -9,6 +9,7 @@ pub mod admin;
 pub mod api;
 pub mod bot;
 pub mod clock;
+pub mod commit;
 pub mod config;
 pub mod connections;
 pub mod conversations;

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState};
 use crate::bot::auth::BotAuth;
 use crate::bot::messages::{Bot, BotHandle};
+use crate::commit::Committer;
 use crate::config::{self, Config};
 use crate::connections;
 use crate::graph::Installer;
@@ -63,6 +64,8 @@ where
     let watch = Watch::new(store.clone(), cfg.gateways.clone()).map_err(|e| e.to_string())?;
     running.tasks.push(tokio::spawn(watch.run()));
     let state = AppState {
+        commit: Committer::start(store.clone())
+            .map_err(|e| format!("cannot start the store writer thread: {e}"))?,
         store,
         metrics,
         max_body: cfg.server.max_body_bytes,

@@ -65,6 +65,19 @@ pub struct Accepted {
     pub duplicate: usize,
 }
 
+/// A gateway's batch as the relay accepts it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    /// The gateway (already authenticated).
+    pub gateway: String,
+    /// Its site label.
+    pub site: Option<String>,
+    /// The events, in the order sent.
+    pub events: Vec<Event>,
+    /// The heartbeat, when the batch carries one.
+    pub heartbeat: Option<Heartbeat>,
+}
+
 /// An accepted event waiting to be routed to conversations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Queued {
@@ -198,44 +211,91 @@ impl Store {
         site: Option<&str>,
         events: &[Event],
     ) -> Result<Accepted, StoreError> {
-        let received_at = now();
-        let record = serde_json::to_vec(&EventRecord {
+        let batch = Incoming {
             gateway: gateway.to_string(),
-            received_at,
-        })
-        .expect("serialises");
-        let bodies: Vec<Vec<u8>> = events
-            .iter()
-            .map(|e| {
-                let q = Queued {
-                    gateway: gateway.to_string(),
-                    site: site.map(str::to_string),
-                    event: e.clone(),
+            site: site.map(str::to_string),
+            events: events.to_vec(),
+            heartbeat: None,
+        };
+        let mut out = self.accept_group(std::slice::from_ref(&batch))?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Accepts several gateways' batches in one transaction and one flush
+    /// (group commit): each batch's events as in `accept`, and its heartbeat.
+    /// Nothing is durable until all are; the answers are in input order.
+    pub fn accept_group(&self, batches: &[Incoming]) -> Result<Vec<Accepted>, StoreError> {
+        let received_at = now();
+        let mut records = Vec::with_capacity(batches.len());
+        let mut bodies = Vec::with_capacity(batches.len());
+        let mut beats = Vec::new();
+        for b in batches {
+            records.push(
+                serde_json::to_vec(&EventRecord {
+                    gateway: b.gateway.clone(),
+                    received_at: received_at.clone(),
+                })
+                .expect("serialises"),
+            );
+            let queued: Vec<Vec<u8>> = b
+                .events
+                .iter()
+                .map(|e| {
+                    let q = Queued {
+                        gateway: b.gateway.clone(),
+                        site: b.site.clone(),
+                        event: e.clone(),
+                    };
+                    serde_json::to_vec(&q).expect("serialises")
+                })
+                .collect();
+            bodies.push(queued);
+            if let Some(hb) = &b.heartbeat {
+                let beat = LastBeat {
+                    received_at: received_at.clone(),
+                    site: b.site.clone(),
+                    heartbeat: hb.clone(),
                 };
-                serde_json::to_vec(&q).expect("serialises")
-            })
-            .collect();
-        let result: Result<Accepted, TransactionError<()>> = (&self.events, &self.pending)
-            .transaction(|(seen, queue)| {
-                let mut out = Accepted::default();
-                for (e, body) in events.iter().zip(&bodies) {
-                    out.ids.push(e.id.clone());
-                    if seen.get(e.id.as_bytes())?.is_some() {
-                        out.duplicate += 1;
-                        continue;
+                beats.push((
+                    b.gateway.as_bytes(),
+                    serde_json::to_vec(&beat).expect("serialises"),
+                ));
+            }
+        }
+        let result: Result<Vec<Accepted>, TransactionError<()>> =
+            (&self.events, &self.pending, &self.beats).transaction(|(seen, queue, beat_tree)| {
+                let mut all = Vec::with_capacity(batches.len());
+                for ((b, record), bodies) in batches.iter().zip(&records).zip(&bodies) {
+                    let mut out = Accepted::default();
+                    for (e, body) in b.events.iter().zip(bodies) {
+                        out.ids.push(e.id.clone());
+                        if seen.get(e.id.as_bytes())?.is_some() {
+                            out.duplicate += 1;
+                            continue;
+                        }
+                        seen.insert(e.id.as_bytes(), record.as_slice())?;
+                        let seq = queue.generate_id()? + 1;
+                        queue.insert(&seq.to_be_bytes(), body.as_slice())?;
+                        out.new += 1;
                     }
-                    seen.insert(e.id.as_bytes(), record.as_slice())?;
-                    let seq = queue.generate_id()? + 1;
-                    queue.insert(&seq.to_be_bytes(), body.as_slice())?;
-                    out.new += 1;
+                    all.push(out);
                 }
-                Ok::<_, ConflictableTransactionError<()>>(out)
+                for (gateway, beat) in &beats {
+                    beat_tree.insert(*gateway, beat.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(all)
             });
         let out = result.map_err(|e| match e {
             TransactionError::Storage(s) => self.err(s),
             TransactionError::Abort(()) => unreachable!("never aborts"),
         })?;
-        self.db.flush().map_err(|e| self.err(e))?;
+        // Only events are promised durable before the answer; a group of
+        // heartbeats and retries is left to sled's own periodic flush, as a
+        // heartbeat always was (a fleet's beats would otherwise cost an
+        // fsync each).
+        if out.iter().any(|a| a.new > 0) {
+            self.db.flush().map_err(|e| self.err(e))?;
+        }
         Ok(out)
     }
 

@@ -7,6 +7,7 @@ use axum::http::{Request, StatusCode};
 // DESIGN.md's example batch, verbatim: its event has no `alert`.
 use edgetherm_proto::DESIGN_EXAMPLE_BATCH as DESIGN_EXAMPLE;
 use edgetherm_relay::api::{router, AppState};
+use edgetherm_relay::commit::Committer;
 use edgetherm_relay::store::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -22,6 +23,7 @@ fn relay(max_pending: usize) -> Relay {
     let store = Store::open(dir.path()).unwrap();
     let token = store.add_gateway("dc1-gw01").unwrap();
     let state = AppState {
+        commit: Committer::start(store.clone()).unwrap(),
         store,
         metrics: Arc::new(Default::default()),
         max_body: 64 * 1024,

@@ -18,6 +18,7 @@ use common::teams_client::connector;
 use edgetherm_proto::EventKind;
 use edgetherm_relay::api::{router, AppState};
 use edgetherm_relay::bot::messages::Bot;
+use edgetherm_relay::commit::Committer;
 use edgetherm_relay::queue::Queue;
 use edgetherm_relay::sender::Sender;
 use edgetherm_relay::store::Store;
@@ -69,6 +70,7 @@ async fn each_alert_is_a_new_thread_updated_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let state = AppState {
+        commit: Committer::start(store.clone()).unwrap(),
         store: store.clone(),
         metrics: Arc::new(Default::default()),
         max_body: 1 << 20,

@@ -8,6 +8,7 @@ use axum::http::{Request, StatusCode};
 use edgetherm_relay::api::{router, AppState};
 use edgetherm_relay::bot::auth::BotAuth;
 use edgetherm_relay::bot::messages::Bot;
+use edgetherm_relay::commit::Committer;
 use edgetherm_relay::conversations::ConvState;
 use edgetherm_relay::store::Store;
 use serde_json::{json, Value};
@@ -16,8 +17,10 @@ use tower::ServiceExt;
 const BOT: &str = "28:00000000-0000-0000-0000-000000000001";
 
 fn state(dir: &std::path::Path, auth: Option<BotAuth>) -> AppState {
+    let store = Store::open(dir).unwrap();
     AppState {
-        store: Store::open(dir).unwrap(),
+        commit: Committer::start(store.clone()).unwrap(),
+        store,
         metrics: Arc::new(Default::default()),
         max_body: 1 << 20,
         max_pending: 1000,

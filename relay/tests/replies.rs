@@ -9,6 +9,7 @@ use axum::http::{Request, StatusCode};
 use edgetherm_proto::{Event, EventKind, Severity};
 use edgetherm_relay::api::{router, AppState};
 use edgetherm_relay::bot::messages::Bot;
+use edgetherm_relay::commit::Committer;
 use edgetherm_relay::queue::{Action, Delivery, Queue};
 use edgetherm_relay::routing::Routing;
 use edgetherm_relay::store::Store;
@@ -49,6 +50,7 @@ fn setup() -> (tempfile::TempDir, AppState, Queue) {
     let store = Store::open(dir.path()).unwrap();
     let queue = Queue::open(&store).unwrap();
     let state = AppState {
+        commit: Committer::start(store.clone()).unwrap(),
         store,
         metrics: Arc::new(Default::default()),
         max_body: 1 << 20,

@@ -9,7 +9,7 @@ use edgetherm_proto::{Accepted, Event, EventBatch, EventKind, TestRoute};
 use super::{ApiError, AppState};
 use crate::metrics::Metrics;
 use crate::routing::wants;
-use crate::store::Queued;
+use crate::store::{Incoming, Queued};
 
 /// At most this many events per batch.
 const MAX_EVENTS: usize = 1_000;
@@ -145,22 +145,31 @@ pub async fn post_events(
         e.retry_after = Some(30);
         return Err(e);
     }
-    let store = s.store.clone();
-    let events = batch.events.clone();
-    let gw = gateway.clone();
-    let site = batch.site.clone();
-    let accepted = tokio::task::spawn_blocking(move || store.accept(&gw, site.as_deref(), &events))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| {
+    let incoming = Incoming {
+        gateway: gateway.clone(),
+        site: batch.site.clone(),
+        events: batch.events.clone(),
+        heartbeat: batch.heartbeat.clone(),
+    };
+    // Durable before the answer; batches arriving together share a flush.
+    let accepted = match s.commit.accept(incoming).await {
+        Ok(Ok(accepted)) => accepted,
+        Ok(Err(e)) => {
             tracing::error!(error = %e, "cannot store events");
             let mut err = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the relay cannot store events right now; retry later",
             );
             err.retry_after = Some(60);
-            err
-        })?;
+            return Err(err);
+        }
+        Err(stopped) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                stopped.to_string(),
+            ))
+        }
+    };
     s.metrics
         .events_new
         .fetch_add(accepted.new as u64, std::sync::atomic::Ordering::Relaxed);
@@ -168,11 +177,8 @@ pub async fn post_events(
         accepted.duplicate as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
-    if let Some(hb) = &batch.heartbeat {
+    if batch.heartbeat.is_some() {
         Metrics::inc(&s.metrics.heartbeats);
-        if let Err(e) = s.store.record_heartbeat(&gateway, batch.site.clone(), hb) {
-            tracing::error!(error = %e, "cannot store a heartbeat");
-        }
     }
     if accepted.new > 0 {
         tracing::info!(gateway = %gateway, new = accepted.new, duplicate = accepted.duplicate, "events accepted");

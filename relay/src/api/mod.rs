@@ -12,6 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
+use crate::commit::Committer;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -23,6 +24,8 @@ pub use error::ApiError;
 pub struct AppState {
     /// The store.
     pub store: Store,
+    /// Writes accepted batches, several to a transaction and a flush.
+    pub commit: Committer,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Largest accepted body.

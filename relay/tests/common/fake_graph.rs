@@ -581,6 +581,7 @@ pub mod rig {
             let installer =
                 Installer::new(settings, client, connector(&teams), store.clone()).unwrap();
             let state = AppState {
+                commit: edgetherm_relay::commit::Committer::start(store.clone()).unwrap(),
                 store: store.clone(),
                 metrics: Arc::new(Default::default()),
                 max_body: 1 << 20,
