@@ -26,6 +26,8 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::url_policy::secure_or_loopback;
+
 /// The only issuer of connector → bot tokens (public cloud).
 pub const BOT_FRAMEWORK_ISSUER: &str = "https://api.botframework.com";
 /// Allowed clock skew for `exp` and `nbf`.
@@ -526,19 +528,6 @@ fn b64url_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
-}
-
-/// An http:// URL is accepted only for loopback hosts (127.0.0.1, [::1],
-/// localhost); everything else must be https://.
-pub fn secure_or_loopback(url: &str) -> bool {
-    let Ok(u) = reqwest::Url::parse(url) else {
-        return false;
-    };
-    match u.scheme() {
-        "https" => u.host_str().is_some_and(|h| !h.is_empty()),
-        "http" => matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")),
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -1204,36 +1193,6 @@ mod tests {
         assert!(b64url_decode("a").is_none());
         assert!(b64url_decode("ab+/").is_none());
         assert!(b64url_decode("ab==").is_none());
-    }
-
-    #[test]
-    fn secure_or_loopback_rules() {
-        for ok in [
-            "https://login.botframework.com/v1/.well-known/openidconfiguration",
-            "https://smba.trafficmanager.net/emea/",
-            "HTTPS://Example.COM",
-            "http://127.0.0.1:8080/keys",
-            "http://[::1]:3978/",
-            "http://localhost/x",
-            "http://LOCALHOST:1/",
-        ] {
-            assert!(secure_or_loopback(ok), "{ok}");
-        }
-        for bad in [
-            "http://login.botframework.com/v1/.well-known/openidconfiguration",
-            "http://127.0.0.1.evil.com/",
-            "http://localhost@evil.com/",
-            "http://localhost.evil.com/",
-            "http://evil.com/?http://127.0.0.1",
-            "http://10.0.0.1/",
-            "ftp://localhost/",
-            "file:///etc/passwd",
-            "https://",
-            "not a url",
-            "",
-        ] {
-            assert!(!secure_or_loopback(bad), "{bad}");
-        }
     }
 
     #[test]

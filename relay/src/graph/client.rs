@@ -33,9 +33,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::bot::auth::secure_or_loopback;
-use crate::teams::connector::{encode_segment, parse_retry_after};
-use crate::teams::token::{describe, excerpt, read_capped, TokenSource};
+use crate::teams::connector::encode_segment;
+use crate::teams::response::{describe, excerpt, parse_retry_after, read_capped};
+use crate::teams::token::TokenSource;
+use crate::url_policy::secure_or_loopback;
 
 /// Timeout of one request.
 const TIMEOUT: Duration = Duration::from_secs(30);
