@@ -14,6 +14,7 @@ pub mod config;
 pub mod connections;
 pub mod conversations;
 pub mod graph;
+pub mod handler;
 pub mod limits;
 pub mod liveness;
 pub mod manifest;
@@ -26,6 +27,7 @@ pub mod store;
 pub mod teams;
 pub mod tls;
 pub mod token;
+pub mod url_policy;
 
 /// Gateway ids: letters, digits, `_`, `.`, `-`, 1 to 64 characters.
 pub fn valid_gateway_id(id: &str) -> Result<(), String> {

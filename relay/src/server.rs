@@ -152,7 +152,7 @@ fn build_bot(cfg: &Config) -> Result<Option<BotHandle>, String> {
         return Ok(Some(Arc::new(Bot { auth: None })));
     }
     let http = http_client(Duration::from_secs(10))?;
-    let auth = BotAuth::new(http, b.openid_metadata_url(), b.app_id.clone());
+    let auth = BotAuth::from_config(http, b);
     Ok(Some(Arc::new(Bot { auth: Some(auth) })))
 }
 

@@ -1,14 +1,18 @@
 //! `/api/messages`: conversation references stored from installs, refreshed
 //! from every activity, marked inactive on removal; bad activities refused.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::fake_login::{self, FakeLogin, BOT_FRAMEWORK_KID, ENTRA_KID};
 use edgetherm_relay::api::{router, AppState};
 use edgetherm_relay::bot::auth::BotAuth;
 use edgetherm_relay::bot::messages::Bot;
 use edgetherm_relay::commit::Committer;
+use edgetherm_relay::config::Config;
 use edgetherm_relay::conversations::ConvState;
 use edgetherm_relay::store::Store;
 use serde_json::{json, Value};
@@ -173,4 +177,76 @@ async fn without_a_token_nothing_gets_in() {
     );
     assert_eq!(post_raw(&s, "{nope").await, StatusCode::UNAUTHORIZED);
     assert!(s.store.conversations().is_empty());
+}
+
+/// `[bot] tenant_id` set: Entra-issued tokens of that tenant get in, with or
+/// without a `serviceurl` claim, beside the Bot Framework's own; another
+/// tenant's do not. The keys come from `login_url`, as `serve` configures.
+#[tokio::test]
+async fn single_tenant_bots_accept_entra_tokens_of_their_tenant() {
+    const APP: &str = "00000000-0000-0000-0000-0000000000b0";
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const OTHER: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let login = FakeLogin::start(TENANT).await;
+    let toml = format!(
+        "[server]\n[bot]\napp_id = \"{APP}\"\ntenant_id = \"{TENANT}\"\n\
+         login_url = \"{}\"\nopenid_metadata_url = \"{}\"\n",
+        login.base,
+        login.metadata_url()
+    );
+    let cfg = Config::parse(std::path::Path::new("relay.toml"), &toml).unwrap();
+    let auth = BotAuth::from_config(reqwest::Client::new(), cfg.bot.as_ref().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), Some(auth));
+    let service_url = "https://smba.trafficmanager.net/emea/";
+    let entra = |iss: &str, tid: &str| {
+        let claims = json!({
+            "aud": APP, "iss": iss, "tid": tid, "ver": "2.0",
+            "nbf": fake_login::now() - 60, "exp": fake_login::now() + 3600,
+        });
+        format!(
+            "Bearer {}",
+            fake_login::sign(&claims, ENTRA_KID, fake_login::entra_key())
+        )
+    };
+
+    let other = entra(
+        &format!("https://login.microsoftonline.com/{OTHER}/v2.0"),
+        OTHER,
+    );
+    assert_eq!(
+        post(&s, install(service_url), Some(&other)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(s.store.conversations().is_empty());
+
+    let v2 = entra(
+        &format!("https://login.microsoftonline.com/{TENANT}/v2.0"),
+        TENANT,
+    );
+    assert_eq!(
+        post(&s, install(service_url), Some(&v2)).await,
+        StatusCode::OK
+    );
+    assert_eq!(s.store.conversations().len(), 1);
+    let v1 = entra(&format!("https://sts.windows.net/{TENANT}/"), TENANT);
+    assert_eq!(
+        post(&s, install(service_url), Some(&v1)).await,
+        StatusCode::OK
+    );
+
+    // The Bot Framework's tokens still get in, with their serviceurl claim.
+    let bf = json!({
+        "aud": APP, "iss": "https://api.botframework.com", "serviceurl": service_url,
+        "nbf": fake_login::now() - 60, "exp": fake_login::now() + 3600,
+    });
+    let bf = format!(
+        "Bearer {}",
+        fake_login::sign(&bf, BOT_FRAMEWORK_KID, fake_login::bot_framework_key())
+    );
+    assert_eq!(
+        post(&s, install(service_url), Some(&bf)).await,
+        StatusCode::OK
+    );
 }

@@ -1,10 +1,6 @@
 //! The relay's HTTP API: `POST /v1/events`, `GET /healthz`, `GET /metrics`.
 
-mod body;
-mod error;
 mod events;
-
-use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
@@ -12,33 +8,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::commit::Committer;
-use crate::metrics::Metrics;
-use crate::store::Store;
-
-pub use body::read_body;
-pub use error::ApiError;
-
-/// What the handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    /// The store.
-    pub store: Store,
-    /// Writes accepted batches, several to a transaction and a flush.
-    pub commit: Committer,
-    /// Counters.
-    pub metrics: Arc<Metrics>,
-    /// Largest accepted body.
-    pub max_body: usize,
-    /// Undelivered events above which batches are shed.
-    pub max_pending: usize,
-    /// The bot's inbound side, if `[bot]` is configured.
-    pub bot: Option<crate::bot::messages::BotHandle>,
-    /// `[routing]`, to tell a gateway where its test alert goes.
-    pub routing: crate::routing::Routing,
-    /// True when the relay sends to Teams (it has credentials).
-    pub teams: bool,
-}
+// Where the handlers (and callers) have always found them.
+pub use crate::handler::{read_body, ApiError, AppState};
 
 /// The router with every route.
 pub fn router(state: AppState) -> Router {

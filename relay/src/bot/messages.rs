@@ -2,8 +2,6 @@
 //! validated; conversation references are stored from installs and
 //! refreshed from every activity.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -12,21 +10,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::activity::Activity;
-use super::auth::{secure_or_loopback, AuthError, BotAuth};
+use super::auth::AuthError;
 use super::replies;
-use crate::api::{ApiError, AppState};
 use crate::clock::now_rfc3339 as now;
 use crate::conversations::{ConvState, ConversationRef};
+use crate::handler::{read_body, ApiError, AppState};
 use crate::queue::Queue;
+use crate::url_policy::secure_or_loopback;
 
-/// The bot's inbound side.
-pub struct Bot {
-    /// Token validation; `None` only with `allow_unauthenticated`.
-    pub auth: Option<BotAuth>,
-}
-
-/// Shared handle.
-pub type BotHandle = Arc<Bot>;
+// Where `serve` and the tests have always found them.
+pub use super::{Bot, BotHandle};
 
 /// A 401 for a token that failed, logged with why (the answer says nothing).
 fn unauthorized(e: AuthError) -> ApiError {
@@ -54,7 +47,7 @@ pub async fn post_messages(
         }
         None => None,
     };
-    let body = crate::api::read_body(body, s.max_body).await?;
+    let body = read_body(body, s.max_body).await?;
     let activity: Activity = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid activity: {e}")))?;
     if let Some(v) = &verified {

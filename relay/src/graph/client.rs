@@ -26,16 +26,21 @@
 //!   "Failed to execute settings store request … appentitlements") that
 //!   succeeds when retried: such a 400 is retried like a 503.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::bot::auth::secure_or_loopback;
-use crate::teams::connector::{encode_segment, parse_retry_after};
-use crate::teams::token::{describe, excerpt, read_capped, TokenSource};
+pub use super::answer::GraphError;
+pub use super::pacing::RetryPolicy;
+
+use super::answer::{classify, error_of, Verdict};
+use super::pacing::Pacer;
+use crate::teams::connector::encode_segment;
+use crate::teams::response::{describe, excerpt, parse_retry_after, read_capped};
+use crate::teams::token::TokenSource;
+use crate::url_policy::secure_or_loopback;
 
 /// Timeout of one request.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,53 +51,6 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// Pages of group members followed at most (999 per page: a million users).
 const MAX_PAGES: usize = 1000;
 
-/// A Graph request that did not succeed (after the retries it deserved).
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum GraphError {
-    /// 403: the app lacks a permission (or admin consent), or a policy forbids it.
-    #[error("HTTP 403 {code}: {message}")]
-    Forbidden {
-        /// `error.code`.
-        code: String,
-        /// `error.message`.
-        message: String,
-    },
-    /// 404: the user, group, installation or app does not exist.
-    #[error("HTTP 404 {code}: {message}")]
-    NotFound {
-        /// `error.code`.
-        code: String,
-        /// `error.message`.
-        message: String,
-    },
-    /// 409: already there (an install of an installed app).
-    #[error("HTTP 409 {code}: {message}")]
-    Conflict {
-        /// `error.code`.
-        code: String,
-        /// `error.message`.
-        message: String,
-    },
-    /// Throttling or transient failures that outlasted the retries, or any
-    /// other refusal; `status` is None when no answer came.
-    #[error("{}{message}", status.map(|s| format!("HTTP {s}: ")).unwrap_or_default())]
-    Failed {
-        /// The last HTTP status, if any.
-        status: Option<u16>,
-        /// What happened.
-        message: String,
-    },
-    /// No access token (secret, tenant, login URL) or 401 with a fresh one.
-    #[error("authentication failed: {0}")]
-    Auth(String),
-    /// A URL that is not https (http only on loopback), or a next link to
-    /// another host; nothing was sent.
-    #[error(
-        "refusing URL {0:?}: it must be https:// on the Graph host (http:// only on loopback)"
-    )]
-    InsecureUrl(String),
-}
-
 /// What an install did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Installed {
@@ -100,147 +58,6 @@ pub enum Installed {
     Created,
     /// 409: it already was.
     AlreadyThere,
-}
-
-/// How often and how patiently requests are retried.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts per request (the first one included).
-    pub attempts: u32,
-    /// First backoff; doubled per attempt, ±25 % jitter.
-    pub base: Duration,
-    /// Longest backoff.
-    pub max: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 6,
-            base: Duration::from_secs(2),
-            max: Duration::from_secs(120),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait before attempt `attempt + 1` (attempt counts from 1).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.max);
-        base.mul_f64(0.75 + jitter() * 0.5)
-    }
-}
-
-/// A number in [0, 1): xorshift over the clock and a counter (jitter needs
-/// no cryptographic randomness).
-fn jitter() -> f64 {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut x = now ^ SEQ.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    (x % 10_000) as f64 / 10_000.0
-}
-
-/// A token bucket of one: requests go out at most `rate` per second.
-#[derive(Debug)]
-struct Pacer {
-    interval: Duration,
-    next: tokio::sync::Mutex<Instant>,
-}
-
-impl Pacer {
-    fn new(rate: f64) -> Pacer {
-        Pacer {
-            interval: Duration::from_secs_f64(1.0 / rate.clamp(0.001, 1e6)),
-            next: tokio::sync::Mutex::new(Instant::now()),
-        }
-    }
-
-    async fn acquire(&self) {
-        let wait = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let at = (*next).max(now);
-            *next = at + self.interval;
-            at - now
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
-
-/// What one attempt's answer means.
-enum Verdict {
-    /// 2xx.
-    Done,
-    /// Worth another attempt, after `after` if Graph said so.
-    Retry {
-        after: Option<Duration>,
-        why: String,
-    },
-    /// Final.
-    Fail(GraphError),
-}
-
-/// `(error.code, error.message)` of a Graph error body, or an excerpt.
-fn error_of(body: &[u8]) -> (String, String) {
-    if let Ok(j) = serde_json::from_slice::<Value>(body) {
-        let e = j.get("error").filter(|e| e.is_object()).unwrap_or(&j);
-        let text = |k: &str| e.get(k).and_then(Value::as_str).map(excerpt);
-        let code = text("code").unwrap_or_default();
-        let message = text("message").unwrap_or_else(|| excerpt(&j.to_string()));
-        return (code, message);
-    }
-    (String::new(), excerpt(String::from_utf8_lossy(body).trim()))
-}
-
-/// True for the intermittent 400 of Teams' app entitlement service.
-fn is_entitlement_hiccup(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("entitlement") || m.contains("settings store request")
-}
-
-fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verdict {
-    if (200..300).contains(&status) {
-        return Verdict::Done;
-    }
-    let (code, message) = error_of(body);
-    let why = || {
-        if code.is_empty() {
-            format!("HTTP {status}: {message}")
-        } else {
-            format!("HTTP {status} {code}: {message}")
-        }
-    };
-    match status {
-        429 | 500..=599 => Verdict::Retry {
-            after: retry_after,
-            why: why(),
-        },
-        400 if is_entitlement_hiccup(&message) => Verdict::Retry {
-            after: retry_after,
-            why: why(),
-        },
-        403 => Verdict::Fail(GraphError::Forbidden { code, message }),
-        404 => Verdict::Fail(GraphError::NotFound { code, message }),
-        409 => Verdict::Fail(GraphError::Conflict { code, message }),
-        _ => Verdict::Fail(GraphError::Failed {
-            status: Some(status),
-            message: if code.is_empty() {
-                message
-            } else {
-                format!("{code}: {message}")
-            },
-        }),
-    }
 }
 
 /// The Graph client: one per relay, shared by the installer's calls.
@@ -548,65 +365,5 @@ mod tests {
             "teamsApp/id%20eq%20'0d82-x'"
         );
         assert_eq!(encode_query_value("a&b=c+d#é"), "a%26b%3Dc%2Bd%23%C3%A9");
-    }
-
-    #[test]
-    fn answers_are_classified() {
-        let body = |code: &str, msg: &str| {
-            serde_json::to_vec(&json!({"error": {"code": code, "message": msg, "innerError": {}}}))
-                .unwrap()
-        };
-        assert!(matches!(classify(201, None, b""), Verdict::Done));
-        assert!(matches!(
-            classify(429, Some(Duration::from_secs(3)), &body("TooManyRequests", "x")),
-            Verdict::Retry { after: Some(d), .. } if d == Duration::from_secs(3)
-        ));
-        assert!(matches!(
-            classify(503, None, &body("serviceNotAvailable", "x")),
-            Verdict::Retry { after: None, .. }
-        ));
-        let hiccup = "Exception in CreateOrUpdateUserAppEntitlementForTeamsAsync. UserId: x";
-        assert!(matches!(
-            classify(400, None, &body("BadRequest", hiccup)),
-            Verdict::Retry { .. }
-        ));
-        assert!(matches!(
-            classify(400, None, &body("BadRequest", "Invalid bind property name")),
-            Verdict::Fail(GraphError::Failed {
-                status: Some(400),
-                ..
-            })
-        ));
-        let missing = "Missing role permissions on the request. API requires one of \
-                       'TeamsAppInstallation.ReadWriteSelfForUser.All'. Roles on the request ''.";
-        match classify(403, None, &body("Forbidden", missing)) {
-            Verdict::Fail(e @ GraphError::Forbidden { .. }) => {
-                assert!(e.to_string().contains("Missing role permissions"), "{e}")
-            }
-            _ => panic!("403 is Forbidden"),
-        }
-        assert!(matches!(
-            classify(404, None, &body("Request_ResourceNotFound", "x")),
-            Verdict::Fail(GraphError::NotFound { .. })
-        ));
-        assert!(matches!(
-            classify(409, None, &body("Conflict", "x")),
-            Verdict::Fail(GraphError::Conflict { .. })
-        ));
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_is_capped() {
-        let p = RetryPolicy {
-            attempts: 5,
-            base: Duration::from_secs(2),
-            max: Duration::from_secs(10),
-        };
-        let first = p.backoff(1);
-        assert!(first >= Duration::from_millis(1500) && first <= Duration::from_millis(2500));
-        for _ in 0..50 {
-            let d = p.backoff(9);
-            assert!(d >= Duration::from_millis(7500) && d <= Duration::from_millis(12_500));
-        }
     }
 }

@@ -20,7 +20,9 @@
 //! missing permission, Graph unavailable) is recorded for that user only;
 //! the others go on, and alerts keep flowing to existing conversations.
 
+mod answer;
 pub mod client;
+mod pacing;
 pub mod report;
 
 use std::collections::{BTreeMap, HashSet};

@@ -4,4 +4,5 @@ pub mod card;
 pub mod commands;
 pub mod connector;
 pub mod ratelimit;
+pub mod response;
 pub mod token;

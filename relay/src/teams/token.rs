@@ -18,9 +18,9 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::bot::auth::secure_or_loopback;
+use crate::url_policy::secure_or_loopback;
 
-use super::connector::parse_retry_after;
+use super::response::{describe, excerpt, parse_retry_after, read_capped};
 
 /// Timeout of one token request (connect to last body byte).
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,8 +28,6 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const EXPIRY_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// Largest token endpoint response read.
 const MAX_RESPONSE: usize = 64 * 1024;
-/// Longest excerpt of a response put into an error message.
-const MAX_EXCERPT: usize = 400;
 
 /// Why no access token could be had. Never contains the client secret.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -410,53 +408,6 @@ pub fn form_encode(pairs: &[(&str, &str)]) -> String {
         enc(&mut out, v);
     }
     out
-}
-
-/// Reads at most `cap` bytes of a body (the rest is ignored).
-pub(crate) async fn read_capped(
-    resp: &mut reqwest::Response,
-    cap: usize,
-) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        let room = cap - body.len();
-        if chunk.len() >= room {
-            body.extend_from_slice(&chunk[..room]);
-            break;
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// A reqwest error, said briefly (timeouts and connection failures named).
-pub(crate) fn describe(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut text = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "cannot connect".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    excerpt(&text)
-}
-
-/// At most `MAX_EXCERPT` characters of `s`.
-pub(crate) fn excerpt(s: &str) -> String {
-    if s.chars().count() <= MAX_EXCERPT {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(MAX_EXCERPT).collect();
-        t.push('…');
-        t
-    }
 }
 
 #[cfg(test)]

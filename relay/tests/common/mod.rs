@@ -11,6 +11,7 @@ pub mod agent_proc;
 pub mod chaos;
 pub mod events;
 pub mod fake_graph;
+pub mod fake_login;
 pub mod fake_teams;
 pub mod http;
 pub mod relay_proc;
