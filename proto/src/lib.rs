@@ -176,6 +176,10 @@ pub struct Heartbeat {
     /// Each sensor's last value and its age.
     #[serde(default)]
     pub sensors: Vec<SensorBeat>,
+    /// The `alert` ids of the episodes open at the gateway. Absent from older
+    /// agents (then the relay infers nothing from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<Vec<String>>,
 }
 
 /// The body of `POST {relay}/v1/events`.

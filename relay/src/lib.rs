@@ -19,6 +19,7 @@ pub mod limits;
 pub mod liveness;
 pub mod manifest;
 pub mod metrics;
+pub mod orphans;
 pub mod queue;
 pub mod routing;
 pub mod sender;

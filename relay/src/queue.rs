@@ -279,7 +279,42 @@ impl Queue {
                 Ok(())
             })?;
         }
+        if self.store.pending_len() == 0 {
+            // Only with nothing left to route: a resolve still pending
+            // would otherwise look like a lost episode.
+            self.close_orphans(&queued_cards)?;
+        }
         Ok(created)
+    }
+
+    /// Queues a close for each open episode its gateway has stopped listing
+    /// (see orphans.rs); routed on the next pass like any resolve.
+    fn close_orphans(
+        &self,
+        queued_cards: &std::collections::HashSet<String>,
+    ) -> Result<(), StoreError> {
+        let open = self.open_alerts();
+        if open.is_empty() {
+            return Ok(());
+        }
+        let now = crate::clock::now_rfc3339();
+        for (q, close) in crate::orphans::closes(&open, |g| self.store.heartbeat(g), &now) {
+            let episode = close.alert.clone().unwrap_or_default();
+            if queued_cards.contains(&episode) {
+                continue;
+            }
+            let accepted = self.store.accept(&q.gateway, q.site.as_deref(), &[close])?;
+            if accepted.new > 0 {
+                tracing::warn!(
+                    gateway = %q.gateway,
+                    episode = %episode,
+                    rule = q.event.rule.as_deref().unwrap_or(""),
+                    sensor = q.event.sensor.as_deref().unwrap_or(""),
+                    "the gateway has stopped listing an open alert (its store was lost or replaced?): closing its card"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Inserts jobs and applies `more` to (pending, open) in one transaction, then flushes.

@@ -52,6 +52,15 @@ pub struct LastBeat {
     pub site: Option<String>,
     /// What it said.
     pub heartbeat: Heartbeat,
+    /// The episodes this beat listed as open, when it is a complete
+    /// account: it carried `open` and nothing was left in the gateway's
+    /// outbox behind the batch (a resolve still waiting there would make a
+    /// missing episode look lost).
+    #[serde(default)]
+    pub listed: Option<Vec<String>>,
+    /// `listed` of the beat before this one.
+    #[serde(default)]
+    pub listed_before: Option<Vec<String>>,
 }
 
 /// What accepting a batch did.
@@ -251,15 +260,16 @@ impl Store {
                 .collect();
             bodies.push(queued);
             if let Some(hb) = &b.heartbeat {
+                // `outbox` counts this batch's events too.
+                let complete = hb.outbox <= b.events.len() as u64;
                 let beat = LastBeat {
                     received_at: received_at.clone(),
                     site: b.site.clone(),
                     heartbeat: hb.clone(),
+                    listed: hb.open.clone().filter(|_| complete),
+                    listed_before: None,
                 };
-                beats.push((
-                    b.gateway.as_bytes(),
-                    serde_json::to_vec(&beat).expect("serialises"),
-                ));
+                beats.push((b.gateway.as_bytes(), beat));
             }
         }
         let result: Result<Vec<Accepted>, TransactionError<()>> =
@@ -281,7 +291,15 @@ impl Store {
                     all.push(out);
                 }
                 for (gateway, beat) in &beats {
-                    beat_tree.insert(*gateway, beat.as_slice())?;
+                    let before = beat_tree
+                        .get(gateway)?
+                        .and_then(|v| serde_json::from_slice::<LastBeat>(&v).ok());
+                    let beat = LastBeat {
+                        listed_before: before.and_then(|b| b.listed),
+                        ..beat.clone()
+                    };
+                    let body = serde_json::to_vec(&beat).expect("serialises");
+                    beat_tree.insert(*gateway, body)?;
                 }
                 Ok::<_, ConflictableTransactionError<()>>(all)
             });
@@ -310,6 +328,8 @@ impl Store {
             received_at: now(),
             site,
             heartbeat: hb.clone(),
+            listed: None,
+            listed_before: None,
         };
         self.beats
             .insert(

@@ -28,6 +28,7 @@ fn beat(uptime_s: u64) -> Heartbeat {
         outbox: 0,
         interval_s: Some(60),
         sensors: Vec::new(),
+        open: None,
     }
 }
 

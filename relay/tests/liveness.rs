@@ -24,6 +24,7 @@ fn beat(store: &Store, gw: &str, interval_s: u64) {
         outbox: 0,
         interval_s: Some(interval_s),
         sensors: Vec::new(),
+        open: None,
     };
     store.record_heartbeat(gw, Some("Lab".into()), &hb).unwrap();
 }

@@ -357,6 +357,22 @@ impl Engine {
             .collect()
     }
 
+    /// The `alert` ids of the episodes open now (firing, also while held as
+    /// flapping, or stale), sorted: what the heartbeat lists.
+    pub fn open_episodes(&self) -> Vec<String> {
+        let mut open: Vec<String> = Vec::new();
+        for a in self.alerts.values() {
+            if let alert::Phase::Firing { alert, .. } = &a.phase {
+                open.push(alert.clone());
+            }
+            if let Some(s) = &a.stale {
+                open.push(s.alert.clone());
+            }
+        }
+        open.sort();
+        open
+    }
+
     /// The alert for (rule index, sensor), for tests.
     pub fn alert(&self, rule: usize, sensor: &str) -> Option<&Alert> {
         self.alerts.get(&(rule, sensor.to_string()))

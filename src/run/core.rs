@@ -95,6 +95,9 @@ impl Core {
             tracing::info!(states = restored, "restored alert state from the store");
         }
         self.save(out);
+        if !self.holding {
+            self.publish_open();
+        }
         let faults = super::store_report::open_faults(&self.opened, wall);
         if !faults.is_empty() {
             self.save(Output {
@@ -243,6 +246,7 @@ impl Core {
         let result = self.store.commit(&next.states, &next.events);
         match result {
             Ok(_) => {
+                self.publish_open();
                 if self.holding {
                     self.holding = false;
                     tracing::info!(
@@ -262,6 +266,21 @@ impl Core {
                 );
             }
             Err(_) => {}
+        }
+    }
+
+    /// Tells the heartbeat which episodes are open, as just committed (or
+    /// restored): the relay closes a card its gateway stops listing.
+    fn publish_open(&self) {
+        if let Some(u) = &self.uplink {
+            let open = self.engine.open_episodes();
+            u.last.send_if_modified(|l| {
+                let changed = l.open() != open.as_slice();
+                if changed {
+                    l.set_open(open);
+                }
+                changed
+            });
         }
     }
 

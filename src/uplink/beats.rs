@@ -1,5 +1,6 @@
-//! The heartbeat's content: each sensor's last valid value. The core keeps
-//! it current; the uplink reads it when a heartbeat is due.
+//! The heartbeat's content: each sensor's last valid value and the open
+//! alert episodes. The core keeps it current; the uplink reads it when a
+//! heartbeat is due.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,10 +9,12 @@ use edgetherm_proto::{Heartbeat, SensorBeat};
 
 use crate::reading::Mono;
 
-/// The last valid value of each sensor and when it was read.
+/// The last valid value of each sensor and when it was read, and the
+/// alert episodes open as of the last commit.
 #[derive(Debug, Default, Clone)]
 pub struct LastValues {
     values: BTreeMap<String, (f64, Mono)>,
+    open: Vec<String>,
 }
 
 impl LastValues {
@@ -23,6 +26,18 @@ impl LastValues {
                 self.values.insert(sensor.to_string(), (value, at));
             }
         }
+    }
+
+    /// The open episodes, as committed to the store: an episode whose
+    /// events are in the outbox is listed, one resolved in a saved commit
+    /// is not, so the relay never sees a heartbeat ahead of the events.
+    pub fn set_open(&mut self, open: Vec<String>) {
+        self.open = open;
+    }
+
+    /// The open episodes last set.
+    pub fn open(&self) -> &[String] {
+        &self.open
     }
 
     /// The heartbeat as sent. Values are rounded to 0.01 °C: a metered uplink
@@ -41,6 +56,7 @@ impl LastValues {
                     age_s: Some(now.since(*at) / 1000),
                 })
                 .collect(),
+            open: Some(self.open.clone()),
         }
     }
 }
@@ -68,5 +84,9 @@ mod tests {
             got,
             vec![("a", Some(-18.0), Some(10)), ("b", Some(22.0), Some(7))]
         );
+        assert_eq!(hb.open, Some(Vec::new()), "listed, even when none is open");
+        last.set_open(vec!["01A".into(), "01B".into()]);
+        let hb = last.heartbeat(Mono(12_500), 60, 3, Duration::from_secs(30));
+        assert_eq!(hb.open, Some(vec!["01A".to_string(), "01B".to_string()]));
     }
 }

@@ -199,6 +199,11 @@ impl AgentProc {
         std::fs::rename(dir.join(".w1_slave.tmp"), dir.join("w1_slave")).unwrap();
     }
 
+    /// The agent's data_dir (its store).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     /// edgetherm.toml.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("edgetherm.toml")

@@ -52,6 +52,9 @@ fn headline(e: &Event, gateway: &str) -> String {
         (Some(d), Some(t)) if t.is_finite() => Some((d, t)),
         _ => None,
     };
+    if crate::orphans::is_close(e) {
+        return format!("⏹️ Closed: {subj} — the gateway no longer reports this alert");
+    }
     match e.kind {
         EventKind::Firing => match (crossed, e.value) {
             (Some((Direction::Above, t)), _) => format!("🔥 {subj} is above {}", celsius(t)),
@@ -114,6 +117,7 @@ pub fn alert_card(e: &Event, ctx: &CardContext) -> Value {
         severity_style(e.severity)
     };
     let tag = match e.kind {
+        EventKind::Resolved if crate::orphans::is_close(e) => "Closed".to_string(),
         EventKind::Resolved => "Resolved".to_string(),
         EventKind::Test => "Test — no action needed".to_string(),
         _ => format!("{} alert", severity_label(e.severity)),
