@@ -272,6 +272,22 @@ impl Store {
                 beats.push((b.gateway.as_bytes(), beat));
             }
         }
+        if batches.iter().all(|b| b.events.is_empty()) {
+            // Heartbeats alone need no transaction: each is one key, and a
+            // sled transaction wakes every thread of sled's I/O pool (41 %
+            // of the relay's CPU samples with 10,000 gateways beating).
+            // Only this thread writes beats, so the read-modify-write holds.
+            for (gateway, beat) in &beats {
+                let before = self.heartbeat_record(gateway)?;
+                let beat = LastBeat {
+                    listed_before: before.and_then(|b| b.listed),
+                    ..beat.clone()
+                };
+                let body = serde_json::to_vec(&beat).expect("serialises");
+                self.beats.insert(*gateway, body).map_err(|e| self.err(e))?;
+            }
+            return Ok(vec![Accepted::default(); batches.len()]);
+        }
         let result: Result<Vec<Accepted>, TransactionError<()>> =
             (&self.events, &self.pending, &self.beats).transaction(|(seen, queue, beat_tree)| {
                 let mut all = Vec::with_capacity(batches.len());
@@ -338,6 +354,11 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    fn heartbeat_record(&self, gateway: &[u8]) -> Result<Option<LastBeat>, StoreError> {
+        let raw = self.beats.get(gateway).map_err(|e| self.err(e))?;
+        Ok(raw.and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
     /// A gateway's latest heartbeat.
