@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the agent package into a throwaway Debian bookworm root and checks
-# what a Pi owner gets: files, the user, the conffile, the commands, an
+# Installs a package (edgetherm or edgetherm-relay) into a throwaway Debian
+# bookworm root and checks what its owner gets: files, the user, the
+# conffile, the unit (enabled, systemd-analyze verify), the commands, an
 # upgrade that keeps an edited config, `dpkg -r` and `dpkg --purge`.
 #
 #   sudo packaging/test-install.sh ARCH DEB
@@ -58,53 +59,67 @@ in_root() { chroot "$root" "$@"; }
 fail() { echo "FAIL ($arch): $*" >&2; exit 1; }
 check() { local what=$1; shift; "$@" || fail "$what"; echo "ok   ($arch) $what"; }
 
-# A fixture /sys for `scan`: one DS18B20 and one thermal zone.
-mkdir -p "$root/fixture/sys/bus/w1/devices/28-0000000000aa" \
-    "$root/fixture/sys/class/thermal/thermal_zone0"
-printf '72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n' \
-    >"$root/fixture/sys/bus/w1/devices/28-0000000000aa/w1_slave"
-echo cpu-thermal >"$root/fixture/sys/class/thermal/thermal_zone0/type"
-echo 48312 >"$root/fixture/sys/class/thermal/thermal_zone0/temp"
 
-cp "$deb" "$root/tmp/edgetherm.deb"
-check "dpkg -i" in_root dpkg -i /tmp/edgetherm.deb
+pkg=$(dpkg-deb -f "$deb" Package)
+case "$pkg" in
+    edgetherm) conf=/etc/edgetherm/edgetherm.toml user=edgetherm data=/var/lib/edgetherm ;;
+    edgetherm-relay) conf=/etc/edgetherm-relay/relay.toml user=edgetherm-relay data=/var/lib/edgetherm-relay ;;
+    *) echo "test-install.sh: not one of ours: $pkg" >&2; exit 2 ;;
+esac
+unit=$pkg.service
+cp "$deb" "$root/tmp/pkg.deb"
+check "dpkg -i $pkg" in_root dpkg -i /tmp/pkg.deb
 
-check "binary in /usr/bin" test -x "$root/usr/bin/edgetherm"
-check "unit installed" test -f "$root/usr/lib/systemd/system/edgetherm.service"
-check "systemd-analyze verify edgetherm.service" \
-    systemd-analyze verify --root="$root" edgetherm.service
+check "binary in /usr/bin" test -x "$root/usr/bin/$pkg"
+check "unit installed" test -f "$root/usr/lib/systemd/system/$unit"
+check "systemd-analyze verify $unit" systemd-analyze verify --root="$root" "$unit"
 check "unit enabled the Debian way" \
-    test -L "$root/etc/systemd/system/multi-user.target.wants/edgetherm.service"
-check "config is a conffile" \
-    sh -c "chroot '$root' dpkg-query -W -f='\${Conffiles}' edgetherm | grep -q /etc/edgetherm/edgetherm.toml"
-check "system user edgetherm" in_root getent passwd edgetherm
-check "edgetherm in the i2c group" sh -c "chroot '$root' id -nG edgetherm | grep -qw i2c"
-version=$(in_root edgetherm --version)
-check "edgetherm --version ($version)" sh -c "echo '$version' | grep -q '^edgetherm [0-9]'"
-check "check-config passes on the starter config" in_root edgetherm check-config
-scan=$(in_root edgetherm scan --sysfs-root /fixture)
-check "scan finds the fixture's sensors" \
-    sh -c "echo '$scan' | grep -q 28-0000000000aa && echo '$scan' | grep -q cpu-thermal"
+    test -L "$root/etc/systemd/system/multi-user.target.wants/$unit"
+check "$conf is a conffile" \
+    sh -c "chroot '$root' dpkg-query -W -f='\${Conffiles}' $pkg | grep -q ' *$conf '"
+check "system user $user" in_root getent passwd "$user"
+version=$(in_root "$pkg" --version)
+check "$pkg --version ($version)" sh -c "echo '$version' | grep -q '^$pkg [0-9]'"
 depends=$(dpkg-deb -f "$deb" Depends)
 check "depends only on libc6 and ca-certificates ($depends)" \
     sh -c "echo '$depends' | tr ',' '\n' | sed 's/ *(.*//; s/^ *//' | sort | tr '\n' ' ' | grep -qx 'ca-certificates libc6 '"
 
+if [ "$pkg" = edgetherm ]; then
+    # A fixture /sys for `scan`: one DS18B20 and one thermal zone.
+    mkdir -p "$root/fixture/sys/bus/w1/devices/28-0000000000aa" \
+        "$root/fixture/sys/class/thermal/thermal_zone0"
+    printf '72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n' \
+        >"$root/fixture/sys/bus/w1/devices/28-0000000000aa/w1_slave"
+    echo cpu-thermal >"$root/fixture/sys/class/thermal/thermal_zone0/type"
+    echo 48312 >"$root/fixture/sys/class/thermal/thermal_zone0/temp"
+    check "edgetherm in the i2c group" sh -c "chroot '$root' id -nG edgetherm | grep -qw i2c"
+    check "check-config passes on the starter config" in_root edgetherm check-config
+    scan=$(in_root edgetherm scan --sysfs-root /fixture)
+    check "scan finds the fixture's sensors" \
+        sh -c "echo '$scan' | grep -q 28-0000000000aa && echo '$scan' | grep -q cpu-thermal"
+else
+    # The starter config is valid: the admin command reads it and the store.
+    token=$(in_root edgetherm-relay gateway add pkgtest-gw | tail -n 1)
+    check "gateway add on the starter config prints a token" test -n "$token"
+    check "the store is where the config says" test -d "$root$data"
+fi
+
 # An upgrade (the same package again) keeps an edited config.
-echo '# edited by the owner' >>"$root/etc/edgetherm/edgetherm.toml"
-check "reinstall" in_root dpkg -i /tmp/edgetherm.deb
-check "edited config kept over an upgrade" grep -q 'edited by the owner' "$root/etc/edgetherm/edgetherm.toml"
+echo '# edited by the owner' >>"$root$conf"
+check "reinstall" in_root dpkg -i /tmp/pkg.deb
+check "edited config kept over an upgrade" grep -q 'edited by the owner' "$root$conf"
 
 # What the service would have written.
-mkdir -p "$root/var/lib/edgetherm" && touch "$root/var/lib/edgetherm/store-file"
-check "dpkg -r" in_root dpkg -r edgetherm
-check "remove drops the binary" test ! -e "$root/usr/bin/edgetherm"
-check "remove keeps the config" test -f "$root/etc/edgetherm/edgetherm.toml"
-check "remove keeps the data" test -f "$root/var/lib/edgetherm/store-file"
-check "remove keeps the user" in_root getent passwd edgetherm
-check "dpkg --purge" in_root dpkg --purge edgetherm
-check "purge removes the config" test ! -e "$root/etc/edgetherm"
-check "purge removes the data" test ! -e "$root/var/lib/edgetherm"
-check "purge removes the user" sh -c "! chroot '$root' getent passwd edgetherm"
+mkdir -p "$root$data" && touch "$root$data/store-file"
+check "dpkg -r" in_root dpkg -r "$pkg"
+check "remove drops the binary" test ! -e "$root/usr/bin/$pkg"
+check "remove keeps the config" test -f "$root$conf"
+check "remove keeps the data" test -f "$root$data/store-file"
+check "remove keeps the user" in_root getent passwd "$user"
+check "dpkg --purge" in_root dpkg --purge "$pkg"
+check "purge removes the config" test ! -e "$root$(dirname "$conf")"
+check "purge removes the data" test ! -e "$root$data"
+check "purge removes the user" sh -c "! chroot '$root' getent passwd $user"
 check "purge removes the unit's enablement" \
-    test ! -e "$root/etc/systemd/system/multi-user.target.wants/edgetherm.service"
-echo "all package checks passed ($arch)"
+    test ! -e "$root/etc/systemd/system/multi-user.target.wants/$unit"
+echo "all package checks passed ($pkg, $arch)"
