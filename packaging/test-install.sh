@@ -4,22 +4,24 @@
 # conffile, the unit (enabled, systemd-analyze verify), the commands, an
 # upgrade that keeps an edited config, `dpkg -r` and `dpkg --purge`.
 #
-#   sudo packaging/test-install.sh ARCH DEB
+#   sudo packaging/test-install.sh ARCH DEB [SUITE]
 #
 # ARCH is a Debian architecture (amd64, arm64, armhf); a foreign one runs
-# under qemu-user-static through binfmt_misc. The root is made with
+# under qemu-user-static through binfmt_misc. SUITE is bookworm (Debian 12,
+# Raspberry Pi OS) by default, or trixie (Debian 13). The root is made with
 # mmdebstrap from Debian's mirror once and kept as a tarball in
 # target/pkgtest/ (delete it to refresh). Needs root (chroot, mounts).
 set -euo pipefail
 
 arch=${1:?usage: test-install.sh ARCH DEB}
 deb=$(realpath "${2:?usage: test-install.sh ARCH DEB}")
+suite=${3:-bookworm}
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test-install.sh: needs root (chroot)" >&2; exit 2; }
 
 cache=target/pkgtest
 mkdir -p "$cache"
-tarball=$cache/bookworm-$arch.tar
+tarball=$cache/$suite-$arch.tar
 host_arch=$(dpkg --print-architecture)
 
 if [ "$arch" != "$host_arch" ]; then
@@ -42,7 +44,7 @@ if [ ! -s "$tarball" ]; then
     # package's one other dependency comes in too, so dpkg -i works offline,
     # and systemd's units, so that systemd-analyze can verify ours there.
     mmdebstrap --quiet --format=tar --variant=minbase --arch="$arch" --include=ca-certificates,systemd \
-        bookworm "$tarball.part" http://deb.debian.org/debian
+        "$suite" "$tarball.part" http://deb.debian.org/debian
     mv "$tarball.part" "$tarball"
     echo "made $tarball in $(( $(date +%s) - t )) s" >&2
 fi
@@ -56,8 +58,8 @@ trap cleanup EXIT
 tar -xf "$tarball" -C "$root"
 mount -t proc proc "$root/proc"
 in_root() { chroot "$root" "$@"; }
-fail() { echo "FAIL ($arch): $*" >&2; exit 1; }
-check() { local what=$1; shift; "$@" || fail "$what"; echo "ok   ($arch) $what"; }
+fail() { echo "FAIL ($arch, $suite): $*" >&2; exit 1; }
+check() { local what=$1; shift; "$@" || fail "$what"; echo "ok   ($arch, $suite) $what"; }
 
 
 pkg=$(dpkg-deb -f "$deb" Package)
@@ -122,4 +124,4 @@ check "purge removes the data" test ! -e "$root$data"
 check "purge removes the user" sh -c "! chroot '$root' getent passwd $user"
 check "purge removes the unit's enablement" \
     test ! -e "$root/etc/systemd/system/multi-user.target.wants/$unit"
-echo "all package checks passed ($pkg, $arch)"
+echo "all package checks passed ($pkg, $arch, $suite)"
