@@ -180,6 +180,9 @@ pub struct Heartbeat {
     /// agents (then the relay infers nothing from it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<Vec<String>>,
+    /// The agent's name and version, e.g. "edgetherm 0.1.0".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// The body of `POST {relay}/v1/events`.

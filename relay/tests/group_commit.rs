@@ -29,6 +29,7 @@ fn beat(uptime_s: u64) -> Heartbeat {
         interval_s: Some(60),
         sensors: Vec::new(),
         open: None,
+        agent: None,
     }
 }
 

@@ -25,6 +25,7 @@ fn beat(store: &Store, gw: &str, interval_s: u64) {
         interval_s: Some(interval_s),
         sensors: Vec::new(),
         open: None,
+        agent: None,
     };
     store.record_heartbeat(gw, Some("Lab".into()), &hb).unwrap();
 }

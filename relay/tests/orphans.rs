@@ -37,6 +37,7 @@ fn beat(store: &Store, open: Option<&[&str]>, outbox: u64) {
         interval_s: Some(60),
         sensors: Vec::new(),
         open: open.map(|o| o.iter().map(|s| s.to_string()).collect()),
+        agent: None,
     };
     store
         .accept_group(&[Incoming {

@@ -57,6 +57,7 @@ impl LastValues {
                 })
                 .collect(),
             open: Some(self.open.clone()),
+            agent: Some(concat!("edgetherm ", env!("CARGO_PKG_VERSION")).to_string()),
         }
     }
 }
@@ -85,6 +86,10 @@ mod tests {
             vec![("a", Some(-18.0), Some(10)), ("b", Some(22.0), Some(7))]
         );
         assert_eq!(hb.open, Some(Vec::new()), "listed, even when none is open");
+        assert_eq!(
+            hb.agent.as_deref(),
+            Some(concat!("edgetherm ", env!("CARGO_PKG_VERSION")))
+        );
         last.set_open(vec!["01A".into(), "01B".into()]);
         let hb = last.heartbeat(Mono(12_500), 60, 3, Duration::from_secs(30));
         assert_eq!(hb.open, Some(vec!["01A".to_string(), "01B".to_string()]));
