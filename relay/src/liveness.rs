@@ -15,7 +15,7 @@ use edgetherm_proto::{Event, EventKind, Severity};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{now_ms, parse_ms, rfc3339};
-use crate::store::{Store, StoreError};
+use crate::store::{Records, Store, StoreError};
 
 /// The rule id of "gateway silent" events. The colon keeps it apart from
 /// every agent rule id (those are `[a-z0-9_.-]+`).
@@ -152,17 +152,14 @@ struct Open {
 pub struct Watch {
     store: Store,
     cfg: LivenessConfig,
-    open: sled::Tree,
+    open: Records,
     watching_since_ms: i64,
 }
 
 impl Watch {
     /// Starts watching now.
     pub fn new(store: Store, cfg: LivenessConfig) -> Result<Watch, StoreError> {
-        let open = store
-            .db()
-            .open_tree("liveness")
-            .map_err(|e| store.sled_error(e))?;
+        let open = store.records("liveness")?;
         Ok(Watch {
             store,
             cfg,
@@ -178,11 +175,7 @@ impl Watch {
             let beat = self.store.heartbeat(&g.id);
             let last_seen = beat.as_ref().and_then(|b| parse_ms(&b.received_at));
             let interval = beat.as_ref().and_then(|b| b.heartbeat.interval_s);
-            let open: Option<Open> = self
-                .open
-                .get(g.id.as_bytes())
-                .map_err(|e| self.store.sled_error(e))?
-                .and_then(|v| serde_json::from_slice(&v).ok());
+            let open: Option<Open> = self.open.get(&g.id)?;
             let allowance = self.cfg.allowance(&g.id, interval);
             let verdict = judge(
                 last_seen,
@@ -250,28 +243,16 @@ impl Watch {
     }
 
     fn put_open(&self, gateway: &str, open: Option<&Open>) -> Result<(), StoreError> {
-        let r = match open {
-            Some(o) => self
-                .open
-                .insert(
-                    gateway.as_bytes(),
-                    serde_json::to_vec(o).expect("serialises"),
-                )
-                .map(|_| ()),
-            None => self.open.remove(gateway.as_bytes()).map(|_| ()),
-        };
-        r.and_then(|()| self.open.flush().map(|_| ()))
-            .map_err(|e| self.store.sled_error(e))
+        match open {
+            Some(o) => self.open.put(gateway, o)?,
+            None => self.open.remove(gateway)?,
+        }
+        self.open.flush()
     }
 
     /// Gateways with an open "silent" alert.
     pub fn silent(&self) -> Vec<String> {
-        self.open
-            .iter()
-            .keys()
-            .filter_map(Result::ok)
-            .map(|k| String::from_utf8_lossy(&k).into_owned())
-            .collect()
+        self.open.keys()
     }
 
     /// Checks every few seconds until the task is dropped.

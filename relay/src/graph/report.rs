@@ -10,9 +10,9 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::conversations::{ConvState, ConversationRef};
-use crate::store::{Store, StoreError};
+use crate::store::{Records, Store, StoreError};
 
-/// The store tree of install records, keyed by user (or `group:<id>`).
+/// The store's collection of install records, keyed by user (or `group:<id>`).
 pub const TREE: &str = "installs";
 
 /// What the last run achieved for one user.
@@ -112,62 +112,45 @@ pub fn state_of(rec: &InstallRecord, conv: Option<&ConversationRef>) -> String {
     }
 }
 
-/// The `installs` tree.
+/// The `installs` records.
 #[derive(Clone)]
 pub struct Reports {
     store: Store,
-    tree: sled::Tree,
+    records: Records,
 }
 
 impl Reports {
-    /// The tree inside `store`.
+    /// The records inside `store`.
     pub fn open(store: &Store) -> Result<Reports, StoreError> {
         Ok(Reports {
-            tree: store
-                .db()
-                .open_tree(TREE)
-                .map_err(|e| store.sled_error(e))?,
+            records: store.records(TREE)?,
             store: store.clone(),
         })
     }
 
     /// Saves a record (replacing the user's previous one).
     pub fn put(&self, rec: &InstallRecord) -> Result<(), StoreError> {
-        self.tree
-            .insert(
-                rec.user.as_bytes(),
-                serde_json::to_vec(rec).expect("serialises"),
-            )
-            .map_err(|e| self.store.sled_error(e))?;
-        Ok(())
+        self.records.put(&rec.user, rec)
     }
 
     /// A user's record.
     pub fn get(&self, user: &str) -> Option<InstallRecord> {
-        serde_json::from_slice(&self.tree.get(user.as_bytes()).ok()??).ok()
+        self.records.get(user).ok().flatten()
     }
 
     /// Every record, by user.
     pub fn all(&self) -> Vec<InstallRecord> {
-        self.tree
-            .iter()
-            .values()
-            .filter_map(Result::ok)
-            .filter_map(|v| serde_json::from_slice(&v).ok())
-            .collect()
+        self.records.all()
     }
 
     /// Forgets users that are no longer configured.
     pub fn retain(&self, keep: &HashSet<String>) -> Result<(), StoreError> {
         for rec in self.all() {
             if !keep.contains(&rec.user) {
-                self.tree
-                    .remove(rec.user.as_bytes())
-                    .map_err(|e| self.store.sled_error(e))?;
+                self.records.remove(&rec.user)?;
             }
         }
-        self.tree.flush().map_err(|e| self.store.sled_error(e))?;
-        Ok(())
+        self.records.flush()
     }
 
     /// The listing: one row per record, its state joined with the

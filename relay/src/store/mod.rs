@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+mod records;
+
+pub use records::Records;
+
 use crate::clock::now_rfc3339 as now;
 use crate::conversations::ConversationRef;
 use crate::token;
