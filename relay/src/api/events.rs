@@ -164,10 +164,10 @@ pub async fn post_events(
             return Err(err);
         }
         Err(stopped) => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                stopped.to_string(),
-            ))
+            tracing::error!(error = %stopped, "cannot store events");
+            let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, stopped.to_string());
+            err.retry_after = Some(60);
+            return Err(err);
         }
     };
     s.metrics

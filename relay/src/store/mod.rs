@@ -108,6 +108,17 @@ struct EventRecord {
     received_at: String,
 }
 
+/// `beat` as stored: the previous beat's listing of open episodes moves to
+/// `listed_before`, so the relay can see two beats in a row.
+fn beat_record(beat: &LastBeat, previous: Option<&[u8]>) -> Vec<u8> {
+    let before = previous.and_then(|v| serde_json::from_slice::<LastBeat>(v).ok());
+    let beat = LastBeat {
+        listed_before: before.and_then(|b| b.listed),
+        ..beat.clone()
+    };
+    serde_json::to_vec(&beat).expect("serialises")
+}
+
 /// The opened store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -282,12 +293,8 @@ impl Store {
             // of the relay's CPU samples with 10,000 gateways beating).
             // Only this thread writes beats, so the read-modify-write holds.
             for (gateway, beat) in &beats {
-                let before = self.heartbeat_record(gateway)?;
-                let beat = LastBeat {
-                    listed_before: before.and_then(|b| b.listed),
-                    ..beat.clone()
-                };
-                let body = serde_json::to_vec(&beat).expect("serialises");
+                let previous = self.beats.get(gateway).map_err(|e| self.err(e))?;
+                let body = beat_record(beat, previous.as_deref());
                 self.beats.insert(*gateway, body).map_err(|e| self.err(e))?;
             }
             return Ok(vec![Accepted::default(); batches.len()]);
@@ -311,15 +318,8 @@ impl Store {
                     all.push(out);
                 }
                 for (gateway, beat) in &beats {
-                    let before = beat_tree
-                        .get(gateway)?
-                        .and_then(|v| serde_json::from_slice::<LastBeat>(&v).ok());
-                    let beat = LastBeat {
-                        listed_before: before.and_then(|b| b.listed),
-                        ..beat.clone()
-                    };
-                    let body = serde_json::to_vec(&beat).expect("serialises");
-                    beat_tree.insert(*gateway, body)?;
+                    let previous = beat_tree.get(gateway)?;
+                    beat_tree.insert(*gateway, beat_record(beat, previous.as_deref()))?;
                 }
                 Ok::<_, ConflictableTransactionError<()>>(all)
             });
@@ -358,11 +358,6 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
-    }
-
-    fn heartbeat_record(&self, gateway: &[u8]) -> Result<Option<LastBeat>, StoreError> {
-        let raw = self.beats.get(gateway).map_err(|e| self.err(e))?;
-        Ok(raw.and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
     /// A gateway's latest heartbeat.
