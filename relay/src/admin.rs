@@ -63,13 +63,15 @@ pub fn handle(store: &Store, req: Request) -> Reply {
                 Err(e) => Reply::Error(e.to_string()),
             },
         },
-        Request::Conversations => match crate::graph::report::rows(store) {
-            Ok(installs) => Reply::Conversations(Listing {
-                conversations: store.conversations(),
-                installs,
-            }),
-            Err(e) => Reply::Error(e.to_string()),
-        },
+        Request::Conversations => {
+            match (store.conversations(), crate::graph::report::rows(store)) {
+                (Ok(conversations), Ok(installs)) => Reply::Conversations(Listing {
+                    conversations,
+                    installs,
+                }),
+                (Err(e), _) | (_, Err(e)) => Reply::Error(e.to_string()),
+            }
+        }
     }
 }
 

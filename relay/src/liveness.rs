@@ -8,6 +8,7 @@
 //! the later of the last heartbeat and the watch's start, so a restart never
 //! turns every gateway into a false "silent" alert.
 
+use crate::fleet::{Member, Role};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -154,6 +155,7 @@ pub struct Watch {
     cfg: LivenessConfig,
     open: Records,
     watching_since_ms: i64,
+    member: Member,
 }
 
 impl Watch {
@@ -165,14 +167,22 @@ impl Watch {
             cfg,
             open,
             watching_since_ms: now_ms(),
+            member: Member::default(),
         })
+    }
+
+    /// The same watch as `member` of a fleet: only the instance that leads
+    /// the liveness role checks.
+    pub fn in_fleet(mut self, member: Member) -> Watch {
+        self.member = member;
+        self
     }
 
     /// Checks every gateway once; returns the events it queued.
     pub fn check(&self, now_ms: i64) -> Result<Vec<Event>, StoreError> {
         let mut out = Vec::new();
-        for g in self.store.gateways() {
-            let beat = self.store.heartbeat(&g.id);
+        for g in self.store.gateways()? {
+            let beat = self.store.heartbeat(&g.id)?;
             let last_seen = beat.as_ref().and_then(|b| parse_ms(&b.received_at));
             let interval = beat.as_ref().and_then(|b| b.heartbeat.interval_s);
             let open: Option<Open> = self.open.get(&g.id)?;
@@ -251,7 +261,7 @@ impl Watch {
     }
 
     /// Gateways with an open "silent" alert.
-    pub fn silent(&self) -> Vec<String> {
+    pub fn silent(&self) -> Result<Vec<String>, StoreError> {
         self.open.keys()
     }
 
@@ -263,7 +273,13 @@ impl Watch {
         loop {
             tick.tick().await;
             let w = watch.clone();
-            match tokio::task::spawn_blocking(move || w.check(now_ms())).await {
+            let check = move || {
+                if !w.member.leads(&w.store, Role::Liveness) {
+                    return Ok(Vec::new());
+                }
+                w.check(now_ms())
+            };
+            match tokio::task::spawn_blocking(check).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "liveness check failed; retrying"),
                 Err(e) => tracing::error!(error = %e, "liveness check panicked; retrying"),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use edgetherm_relay::admin::{self, Reply, Request};
-use edgetherm_relay::config::{self, Config};
+use edgetherm_relay::config::{self, BackendKind, Config};
 use edgetherm_relay::manifest;
 use edgetherm_relay::server;
 use edgetherm_relay::store::Store;
@@ -40,6 +40,12 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = manifest::DEFAULT_OUT)]
         out: PathBuf,
     },
+    /// Copy a sled store into the PostgreSQL database of [store] (idempotent; prints counts).
+    Migrate {
+        /// The old relay's data_dir (or its store directory); stop that relay first
+        #[arg(long = "from-sled", value_name = "DIR")]
+        from_sled: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,11 +72,27 @@ fn main() -> ExitCode {
         Command::Gateway(GatewayCmd::Add { id }) => gateway_add(&cfg, id),
         Command::Conversations { json } => conversations(&cfg, json),
         Command::Manifest { out } => write_manifest(&cfg, &out),
+        Command::Migrate { from_sled } => {
+            match edgetherm_relay::migrate::from_sled(&cfg, &from_sled) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
     }
 }
 
-/// Asks the running server, or opens the store when none runs.
+/// With PostgreSQL, asks the database; with sled, the running server, or
+/// opens the store when none runs.
 fn ask(cfg: &Config, req: Request) -> Reply {
+    if cfg.store.backend == BackendKind::Postgres {
+        return match Store::from_config(&cfg.store, &cfg.server.data_dir) {
+            Ok(store) => admin::handle(&store, req),
+            Err(e) => Reply::Error(e.to_string()),
+        };
+    }
     match admin::ask(&cfg.server.data_dir, &req) {
         Ok(Some(r)) => r,
         Ok(None) => match Store::open(&cfg.server.data_dir) {

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 use crate::clock::now_ms;
 use crate::conversations::ConvState;
+use crate::fleet::{Member, Role};
 use crate::metrics::Metrics;
 use crate::queue::{Action, Delivery, Job, Queue};
 use crate::routing::Routing;
@@ -49,6 +50,10 @@ pub struct Sender {
     pub metrics: Arc<Metrics>,
     limiter: RateLimiter,
     seed: u64,
+    member: Member,
+    /// Conversations this instance holds send leases on (None: all).
+    leased: Option<HashSet<String>>,
+    renewed: Option<Instant>,
 }
 
 impl Sender {
@@ -68,7 +73,70 @@ impl Sender {
             metrics,
             limiter: RateLimiter::new(),
             seed: (now_ms() as u64) | 1,
+            member: Member::default(),
+            leased: None,
+            renewed: None,
         }
+    }
+
+    /// The same worker as `member` of a fleet of relays on one store.
+    pub fn in_fleet(mut self, member: Member) -> Sender {
+        self.member = member;
+        self
+    }
+
+    /// Takes or renews this instance's send leases. A conversation taken
+    /// over from another instance brings its recent sends along, so
+    /// Teams' per-conversation limits hold across the takeover. False when
+    /// the store cannot say (send nothing until it can).
+    fn renew_leases(&mut self) -> bool {
+        let backend = self.store.backend();
+        let held = match backend.lease_conversations(&self.member.instance, self.member.lease) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot renew send leases; sending nothing until the store answers");
+                self.leased = Some(HashSet::new());
+                return false;
+            }
+        };
+        self.renewed = Some(Instant::now());
+        if let Some(now_held) = &held {
+            let hour_ago = now_ms() - 3_600_000;
+            for conv in now_held {
+                if self.leased.as_ref().is_some_and(|l| l.contains(conv)) {
+                    continue;
+                }
+                match backend.sends_since(conv, hour_ago) {
+                    Ok(sends) => {
+                        let (now, now_ms) = (Instant::now(), now_ms());
+                        for at in sends {
+                            let ago = Duration::from_millis((now_ms - at).max(0) as u64);
+                            if let Some(t) = now.checked_sub(ago) {
+                                self.limiter.remember(conv, t);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(conversation = %conv, error = %e, "cannot read a conversation's recent sends")
+                    }
+                }
+            }
+        }
+        self.leased = held;
+        true
+    }
+
+    /// True when this instance may send to `conversation` now.
+    fn holds(&mut self, conversation: &str) -> bool {
+        let stale = self
+            .renewed
+            .is_none_or(|t| t.elapsed() >= self.member.lease / 3);
+        if stale && !self.renew_leases() {
+            return false;
+        }
+        self.leased
+            .as_ref()
+            .is_none_or(|l| l.contains(conversation))
     }
 
     /// Runs forever: dispatch, send what is due, sleep until woken or a second passes.
@@ -84,20 +152,38 @@ impl Sender {
 
     /// One pass over the queue; returns how long until the next job is due, if known.
     pub async fn pass(&mut self) -> Option<Duration> {
-        let store = self.store.clone();
         let queue = self.queue.clone();
         let routing = self.routing.clone();
-        match tokio::task::spawn_blocking(move || queue.dispatch(&routing, now_ms(), 500)).await {
+        let (store, member) = (self.store.clone(), self.member.clone());
+        let dispatch = move || {
+            // One router in the fleet: it alone sees every open episode.
+            if !member.leads(&store, Role::Dispatch) {
+                return Ok(0);
+            }
+            queue.dispatch(&routing, now_ms(), 500)
+        };
+        match tokio::task::spawn_blocking(dispatch).await {
             Ok(Err(e)) => tracing::error!(error = %e, "cannot route events into the send queue"),
             Err(e) => tracing::error!(error = %e, "routing task failed"),
             Ok(Ok(_)) => {}
         }
-        drop(store);
         self.limiter.prune(Instant::now());
+        if !self.renew_leases() {
+            return Some(Duration::from_secs(1));
+        }
+        let jobs = match self.queue.jobs() {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the send queue");
+                return Some(Duration::from_secs(1));
+            }
+        };
         let mut held: HashSet<String> = HashSet::new();
         let mut soonest: Option<Duration> = None;
-        for (seq, job) in self.queue.jobs() {
-            if held.contains(&job.conversation) {
+        for (seq, job) in jobs {
+            if held.contains(&job.conversation) || !self.holds(&job.conversation) {
+                // Another instance sends to it (or this one lost the lease).
+                held.insert(job.conversation.clone());
                 continue;
             }
             let now = now_ms();
@@ -108,9 +194,17 @@ impl Sender {
                 soonest = Some(soonest.map_or(d, |s| s.min(d)));
                 continue;
             }
-            let Some(conv) = self.store.conversation(&job.conversation) else {
-                let _ = self.queue.drop_job(seq);
-                continue;
+            let conv = match self.store.conversation(&job.conversation) {
+                Ok(Some(c)) => c,
+                Ok(None) => {
+                    let _ = self.queue.drop_job(seq);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read a conversation reference; retrying");
+                    held.insert(job.conversation.clone());
+                    continue;
+                }
             };
             if conv.state != ConvState::Active {
                 tracing::info!(conversation = %conv.conversation_id, state = conv.state.as_str(), "dropping a message for a conversation we may not write to");
@@ -128,6 +222,15 @@ impl Sender {
             }
             self.limiter
                 .record(&tenant, &conv.conversation_id, Instant::now());
+            if self.leased.is_some() {
+                if let Err(e) = self
+                    .store
+                    .backend()
+                    .record_send(&conv.conversation_id, now_ms())
+                {
+                    tracing::error!(error = %e, "cannot record a send for the fleet's rate limits");
+                }
+            }
             self.execute(seq, job, &conv).await;
         }
         soonest
@@ -143,9 +246,11 @@ impl Sender {
         let (activity, update_of) = match &job.action {
             Action::Post { q } | Action::Update { q, .. } => {
                 let episode = q.event.alert.clone().unwrap_or_else(|| q.event.id.clone());
+                // A card without the acknowledgement beats no card.
                 let ack = self
                     .queue
                     .deliveries(&episode)
+                    .unwrap_or_default()
                     .into_iter()
                     .find_map(|(_, d)| d.acknowledged_by);
                 let ctx = CardContext {
@@ -158,6 +263,8 @@ impl Sender {
                     if q.event.rule.as_deref() == Some(crate::liveness::SILENT_RULE) {
                         self.store
                             .heartbeat(&q.gateway)
+                            .ok()
+                            .flatten()
                             .map(|b| {
                                 b.heartbeat
                                     .sensors

@@ -16,8 +16,9 @@ use crate::api::{self, AppState};
 use crate::bot::auth::BotAuth;
 use crate::bot::messages::{Bot, BotHandle};
 use crate::commit::Committer;
-use crate::config::{self, Config};
+use crate::config::{self, BackendKind, Config};
 use crate::connections;
+use crate::fleet::Member;
 use crate::graph::Installer;
 use crate::limits::Guarded;
 use crate::liveness::Watch;
@@ -44,7 +45,11 @@ where
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Before anything is opened: a bad certificate fails fast.
     let tls = tls_config(&cfg.server)?;
-    let store = Store::open(&cfg.server.data_dir).map_err(|e| e.to_string())?;
+    let store = open_store(cfg).await?;
+    let member = Member::new(cfg.store.lease_timeout());
+    if cfg.store.backend == BackendKind::Postgres {
+        tracing::info!(instance = %member.instance, "sharing the PostgreSQL store with any other relays on it");
+    }
     let metrics = Arc::new(Metrics::default());
     let admin_task = crate::admin::serve(&cfg.server.data_dir, store.clone())
         .await
@@ -54,14 +59,17 @@ where
         tasks: vec![admin_task],
     };
     let bot = build_bot(cfg)?;
-    let sender = build_sender(cfg, &store, &metrics)?;
+    let sender = build_sender(cfg, &store, &metrics)?.map(|s| s.in_fleet(member.clone()));
     let teams = sender.is_some();
     if let Some(sender) = sender {
         let wake = Arc::new(tokio::sync::Notify::new());
         running.tasks.push(tokio::spawn(sender.run(wake)));
     }
-    let installer = build_installer(cfg, &store)?;
-    let watch = Watch::new(store.clone(), cfg.gateways.clone()).map_err(|e| e.to_string())?;
+    let installer = build_installer(cfg, &store)?
+        .map(|(installer, every)| (installer.in_fleet(member.clone()), every));
+    let watch = Watch::new(store.clone(), cfg.gateways.clone())
+        .map_err(|e| e.to_string())?
+        .in_fleet(member);
     running.tasks.push(tokio::spawn(watch.run()));
     let state = AppState {
         commit: Committer::start(store.clone())
@@ -103,6 +111,16 @@ where
     }
     drop(running);
     Ok(())
+}
+
+/// Opens `[store]` off the runtime's workers (connecting to PostgreSQL
+/// and migrating its schema can take a while).
+async fn open_store(cfg: &Config) -> Result<Store, String> {
+    let (store_cfg, data_dir) = (cfg.store.clone(), cfg.server.data_dir.clone());
+    tokio::task::spawn_blocking(move || Store::from_config(&store_cfg, &data_dir))
+        .await
+        .map_err(|e| format!("opening the store: {e}"))?
+        .map_err(|e| e.to_string())
 }
 
 /// What runs beside the HTTP server; stopped, and the admin socket removed,

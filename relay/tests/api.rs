@@ -93,7 +93,7 @@ async fn a_batch_is_accepted_once_however_often_it_is_retried() {
         v,
         json!({"accepted": ["01JD3X0Q9W8M1K7V5R2T6Y4ZBN", "01JD3X0Q9W8M1K7V5R2T6Y4ZBP"]})
     );
-    assert_eq!(r.state.store.pending_len(), 2);
+    assert_eq!(r.state.store.pending_len().unwrap(), 2);
     for _ in 0..3 {
         let (status, _, v) = post(&r, Some(&r.token), body.clone()).await;
         assert_eq!(status, StatusCode::OK);
@@ -103,8 +103,17 @@ async fn a_batch_is_accepted_once_however_often_it_is_retried() {
             "a retry is acknowledged again"
         );
     }
-    assert_eq!(r.state.store.pending_len(), 2, "but never queued twice");
-    let hb = r.state.store.heartbeat("dc1-gw01").expect("heartbeat kept");
+    assert_eq!(
+        r.state.store.pending_len().unwrap(),
+        2,
+        "but never queued twice"
+    );
+    let hb = r
+        .state
+        .store
+        .heartbeat("dc1-gw01")
+        .unwrap()
+        .expect("heartbeat kept");
     assert_eq!(hb.heartbeat.uptime_s, 86400);
     assert_eq!(hb.site.as_deref(), Some("Datacenter 1"));
     let text = r.state.metrics.render(2, 1);
@@ -144,7 +153,7 @@ async fn tokens_are_checked() {
     let (status, _, v) = post(&r, Some(&other), body).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(v["field"], "gateway");
-    assert_eq!(r.state.store.pending_len(), 0);
+    assert_eq!(r.state.store.pending_len().unwrap(), 0);
 }
 
 #[tokio::test]
@@ -174,7 +183,7 @@ async fn bad_bodies_name_the_field() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(v["field"], "events[0].id");
     assert_eq!(
-        r.state.store.pending_len(),
+        r.state.store.pending_len().unwrap(),
         0,
         "nothing from a bad batch is kept"
     );
@@ -306,7 +315,7 @@ async fn events_without_alert_open_and_close_their_own_episode() {
         1,
         "one card"
     );
-    let jobs = q.jobs();
+    let jobs = q.jobs().unwrap();
     let Action::Post { q: card } = &jobs[0].1.action else {
         panic!("expected a card, got {:?}", jobs[0].1.action)
     };
@@ -315,7 +324,7 @@ async fn events_without_alert_open_and_close_their_own_episode() {
         Some("01JD3X0Q9W8M1K7V5R2T6Y4ZBN"),
         "it opens its own episode"
     );
-    let open = q.open_alerts();
+    let open = q.open_alerts().unwrap();
     assert_eq!(open.len(), 1, "among the open alerts");
     q.complete(
         jobs[0].0,
@@ -340,8 +349,8 @@ async fn events_without_alert_open_and_close_their_own_episode() {
         StatusCode::OK
     );
     assert_eq!(q.dispatch(&Routing::default(), 0, 100).unwrap(), 1);
-    assert_eq!(q.open_alerts().len(), 2);
-    for (seq, _) in q.jobs() {
+    assert_eq!(q.open_alerts().unwrap().len(), 2);
+    for (seq, _) in q.jobs().unwrap() {
         q.complete(seq, None).unwrap();
     }
 
@@ -354,8 +363,8 @@ async fn events_without_alert_open_and_close_their_own_episode() {
         StatusCode::OK
     );
     q.dispatch(&Routing::default(), 0, 100).unwrap();
-    assert_eq!(q.open_alerts().len(), 2, "a repeat opens nothing");
-    for (seq, j) in q.jobs() {
+    assert_eq!(q.open_alerts().unwrap().len(), 2, "a repeat opens nothing");
+    for (seq, j) in q.jobs().unwrap() {
         let Action::Post { q: rep } = &j.action else {
             panic!("{j:?}")
         };
@@ -377,7 +386,7 @@ async fn events_without_alert_open_and_close_their_own_episode() {
         StatusCode::OK
     );
     assert_eq!(q.dispatch(&Routing::default(), 0, 100).unwrap(), 1);
-    let jobs = q.jobs();
+    let jobs = q.jobs().unwrap();
     match &jobs[0].1.action {
         Action::Update {
             activity_id,
@@ -391,7 +400,12 @@ async fn events_without_alert_open_and_close_their_own_episode() {
         }
         other => panic!("expected an in-place update, got {other:?}"),
     }
-    let open: Vec<String> = q.open_alerts().into_iter().map(|o| o.gateway).collect();
+    let open: Vec<String> = q
+        .open_alerts()
+        .unwrap()
+        .into_iter()
+        .map(|o| o.gateway)
+        .collect();
     assert_eq!(
         open,
         ["dc2-gw01"],
@@ -427,7 +441,7 @@ async fn a_batch_must_have_events_and_nothing_after_it() {
         "{v}"
     );
     assert_eq!(
-        r.state.store.pending_len(),
+        r.state.store.pending_len().unwrap(),
         0,
         "nothing from a refused batch is kept"
     );

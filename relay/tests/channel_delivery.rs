@@ -84,7 +84,7 @@ async fn each_alert_is_a_new_thread_updated_in_place() {
     let thread = format!("{CHANNEL};messageid=1700000000001");
     let typed = thread_message(&svc, &thread, "subscribe dc1-*");
     assert_eq!(post(&state, typed).await, StatusCode::OK);
-    let channel = store.conversation(CHANNEL).unwrap();
+    let channel = store.conversation(CHANNEL).unwrap().unwrap();
     assert_eq!(channel.conversation_type, "channel");
     assert_eq!(channel.subscriptions, ["dc1-*"], "set on the channel");
 

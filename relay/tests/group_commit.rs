@@ -65,20 +65,24 @@ fn one_group_keeps_each_batch_apart_and_each_id_once() {
     assert_eq!(answers[1].ids, ["E2", "E3"]);
     assert_eq!((answers[1].new, answers[1].duplicate), (1, 1));
     assert_eq!((answers[2].new, answers[2].duplicate), (0, 0));
-    assert_eq!(store.pending_len(), 3);
+    assert_eq!(store.pending_len().unwrap(), 3);
     assert_eq!(
-        store.heartbeat("gw-a").unwrap().heartbeat.uptime_s,
+        store.heartbeat("gw-a").unwrap().unwrap().heartbeat.uptime_s,
         11,
         "the later beat of a gateway wins"
     );
-    assert_eq!(store.heartbeat("gw-b").unwrap().heartbeat.uptime_s, 99);
+    assert_eq!(
+        store.heartbeat("gw-b").unwrap().unwrap().heartbeat.uptime_s,
+        99
+    );
     drop(store);
 
     // Durable: a fresh open sees all of it.
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.pending_len(), 3);
+    assert_eq!(store.pending_len().unwrap(), 3);
     let queued: Vec<String> = store
         .pending(10)
+        .unwrap()
         .into_iter()
         .map(|(_, q)| q.event.id)
         .collect();
@@ -140,11 +144,11 @@ async fn simultaneous_batches_are_each_answered_and_queued_once() {
         assert_eq!(v["accepted"], json!([format!("g{g}-e{n}")]));
     }
     assert_eq!(
-        store.pending_len(),
+        store.pending_len().unwrap(),
         GATEWAYS * PER_GATEWAY,
         "each id queued once"
     );
     for g in 0..GATEWAYS {
-        assert!(store.heartbeat(&format!("gw-{g}")).is_some());
+        assert!(store.heartbeat(&format!("gw-{g}")).unwrap().is_some());
     }
 }

@@ -51,13 +51,13 @@ fn silent_then_back_is_one_episode_and_survives_restarts() {
     assert_eq!(f.alert.as_deref(), Some(f.id.as_str()));
     assert_eq!(f.severity, Severity::Critical);
     assert!(f.detail.as_deref().unwrap().contains("gw1"), "{f:?}");
-    let pending = store.pending(100);
+    let pending = store.pending(100).unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].1.gateway, "gw1");
     assert_eq!(pending[0].1.site.as_deref(), Some("Lab"));
     // Still quiet: no second alert.
     assert!(watch.check(now_ms() + 10 * MIN).unwrap().is_empty());
-    assert_eq!(watch.silent(), vec!["gw1".to_string()]);
+    assert_eq!(watch.silent().unwrap(), vec!["gw1".to_string()]);
 
     // A restarted relay keeps the open alert and does not fire again.
     drop(watch);
@@ -72,8 +72,8 @@ fn silent_then_back_is_one_episode_and_survives_restarts() {
     assert_eq!(back[0].kind, EventKind::Resolved);
     assert_eq!(back[0].alert.as_deref(), Some(f.id.as_str()));
     assert_eq!(back[0].since, f.since);
-    assert!(watch.silent().is_empty());
-    assert_eq!(store.pending(100).len(), 2);
+    assert!(watch.silent().unwrap().is_empty());
+    assert_eq!(store.pending(100).unwrap().len(), 2);
     assert!(watch.check(now_ms()).unwrap().is_empty());
 }
 
@@ -93,6 +93,7 @@ fn per_gateway_allowances_and_off() {
     let fired = watch.check(now_ms() + 25_000).unwrap();
     let gws: Vec<String> = store
         .pending(10)
+        .unwrap()
         .into_iter()
         .map(|(_, q)| q.gateway)
         .collect();

@@ -78,7 +78,7 @@ async fn install_refresh_and_removal() {
         post(&s, install("https://smba.trafficmanager.net/emea/"), None).await,
         StatusCode::OK
     );
-    let c = s.store.conversation("a:1dana").expect("stored");
+    let c = s.store.conversation("a:1dana").unwrap().expect("stored");
     assert_eq!(c.state, ConvState::Active);
     assert!(c.welcome_pending, "a welcome is owed after an install");
     assert_eq!(c.tenant_id.as_deref(), Some("tenant-1"));
@@ -94,7 +94,7 @@ async fn install_refresh_and_removal() {
     msg["text"] = json!("help");
     msg.as_object_mut().unwrap().remove("action");
     assert_eq!(post(&s, msg, None).await, StatusCode::OK);
-    let c = s.store.conversation("a:1dana").unwrap();
+    let c = s.store.conversation("a:1dana").unwrap().unwrap();
     assert_eq!(c.service_url, "https://smba.trafficmanager.net/amer/");
     assert!(
         c.welcome_pending,
@@ -104,10 +104,10 @@ async fn install_refresh_and_removal() {
     let mut remove = install("https://smba.trafficmanager.net/amer/");
     remove["action"] = json!("remove");
     assert_eq!(post(&s, remove, None).await, StatusCode::OK);
-    let c = s.store.conversation("a:1dana").unwrap();
+    let c = s.store.conversation("a:1dana").unwrap().unwrap();
     assert_eq!(c.state, ConvState::Inactive);
     assert!(c.state_reason.unwrap().contains("removed"));
-    assert_eq!(s.store.conversations().len(), 1);
+    assert_eq!(s.store.conversations().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -122,7 +122,11 @@ async fn a_team_install_by_conversation_update() {
         "channelData": {"tenant": {"id": "tenant-1"}, "team": {"id": "19:team@thread.tacv2"}, "channel": {"id": "19:general@thread.tacv2"}, "eventType": "teamMemberAdded"}
     });
     assert_eq!(post(&s, update, None).await, StatusCode::OK);
-    let c = s.store.conversation("19:general@thread.tacv2").unwrap();
+    let c = s
+        .store
+        .conversation("19:general@thread.tacv2")
+        .unwrap()
+        .unwrap();
     assert_eq!(c.conversation_type, "channel");
     assert_eq!(c.team_id.as_deref(), Some("19:team@thread.tacv2"));
     assert!(c.user.is_none());
@@ -142,7 +146,7 @@ async fn bad_activities_are_refused_and_nothing_is_stored() {
     no_conv["conversation"] = json!({});
     assert_eq!(post(&s, no_conv, None).await, StatusCode::BAD_REQUEST);
     assert_eq!(post_raw(&s, "{nope").await, StatusCode::BAD_REQUEST);
-    assert!(s.store.conversations().is_empty());
+    assert!(s.store.conversations().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -176,7 +180,7 @@ async fn without_a_token_nothing_gets_in() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(post_raw(&s, "{nope").await, StatusCode::UNAUTHORIZED);
-    assert!(s.store.conversations().is_empty());
+    assert!(s.store.conversations().unwrap().is_empty());
 }
 
 /// `[bot] tenant_id` set: Entra-issued tokens of that tenant get in, with or
@@ -219,7 +223,7 @@ async fn single_tenant_bots_accept_entra_tokens_of_their_tenant() {
         post(&s, install(service_url), Some(&other)).await,
         StatusCode::UNAUTHORIZED
     );
-    assert!(s.store.conversations().is_empty());
+    assert!(s.store.conversations().unwrap().is_empty());
 
     let v2 = entra(
         &format!("https://login.microsoftonline.com/{TENANT}/v2.0"),
@@ -229,7 +233,7 @@ async fn single_tenant_bots_accept_entra_tokens_of_their_tenant() {
         post(&s, install(service_url), Some(&v2)).await,
         StatusCode::OK
     );
-    assert_eq!(s.store.conversations().len(), 1);
+    assert_eq!(s.store.conversations().unwrap().len(), 1);
     let v1 = entra(&format!("https://sts.windows.net/{TENANT}/"), TENANT);
     assert_eq!(
         post(&s, install(service_url), Some(&v1)).await,

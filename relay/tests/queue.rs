@@ -54,22 +54,22 @@ fn firing_goes_to_every_active_conversation_and_resolved_updates_those_cards() {
         3,
         "welcome + two cards"
     );
-    assert_eq!(store.pending_len(), 0);
+    assert_eq!(store.pending_len().unwrap(), 0);
     assert_eq!(
         q.dispatch(&Routing::default(), 0, 100).unwrap(),
         0,
         "nothing routed twice"
     );
-    let jobs = q.jobs();
+    let jobs = q.jobs().unwrap();
     assert!(matches!(jobs[0].1.action, Action::Welcome));
-    assert!(!store.conversation("a:1").unwrap().welcome_pending);
+    assert!(!store.conversation("a:1").unwrap().unwrap().welcome_pending);
     let posts: Vec<&str> = jobs
         .iter()
         .filter(|(_, j)| matches!(j.action, Action::Post { .. }))
         .map(|(_, j)| j.conversation.as_str())
         .collect();
     assert_eq!(posts, ["a:1", "a:2"], "never to the blocked one");
-    assert_eq!(q.open_alerts().len(), 1);
+    assert_eq!(q.open_alerts().unwrap().len(), 1);
 
     // The sender posts the cards and records them.
     for (seq, job) in jobs {
@@ -86,7 +86,7 @@ fn firing_goes_to_every_active_conversation_and_resolved_updates_those_cards() {
         };
         q.complete(seq, card).unwrap();
     }
-    assert!(q.jobs().is_empty());
+    assert!(q.jobs().unwrap().is_empty());
 
     store
         .accept(
@@ -98,6 +98,7 @@ fn firing_goes_to_every_active_conversation_and_resolved_updates_those_cards() {
     assert_eq!(q.dispatch(&Routing::default(), 0, 100).unwrap(), 2);
     let updates: Vec<(String, String)> = q
         .jobs()
+        .unwrap()
         .into_iter()
         .map(|(_, j)| match j.action {
             Action::Update { activity_id, .. } => (j.conversation, activity_id),
@@ -111,7 +112,10 @@ fn firing_goes_to_every_active_conversation_and_resolved_updates_those_cards() {
             ("a:2".to_string(), "act-a:2".to_string())
         ]
     );
-    assert!(q.open_alerts().is_empty(), "resolved closes the alert");
+    assert!(
+        q.open_alerts().unwrap().is_empty(),
+        "resolved closes the alert"
+    );
 }
 
 #[test]
@@ -124,7 +128,7 @@ fn repeats_go_to_recipients_unless_acknowledged() {
         .accept("gw", None, &[event("E1", EventKind::Firing, "E1")])
         .unwrap();
     q.dispatch(&Routing::default(), 0, 100).unwrap();
-    let (seq, _) = q.jobs()[0].clone();
+    let (seq, _) = q.jobs().unwrap()[0].clone();
     q.complete(
         seq,
         Some((
@@ -143,7 +147,7 @@ fn repeats_go_to_recipients_unless_acknowledged() {
         .accept("gw", None, &[event("E2", EventKind::Firing, "E1")])
         .unwrap();
     q.dispatch(&Routing::default(), 0, 100).unwrap();
-    let jobs = q.jobs();
+    let jobs = q.jobs().unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].1.conversation, "a:1");
     q.complete(
@@ -186,19 +190,19 @@ fn a_resolve_waits_for_its_card_to_go_out() {
         )
         .unwrap();
     q.dispatch(&Routing::default(), 0, 100).unwrap();
-    assert_eq!(q.jobs().len(), 1, "the card");
+    assert_eq!(q.jobs().unwrap().len(), 1, "the card");
     assert_eq!(
-        store.pending_len(),
+        store.pending_len().unwrap(),
         1,
         "the resolve waits: there is no card to update yet"
     );
     q.dispatch(&Routing::default(), 0, 100).unwrap();
     assert_eq!(
-        store.pending_len(),
+        store.pending_len().unwrap(),
         1,
         "still waiting while the card is queued"
     );
-    let (seq, _) = q.jobs()[0].clone();
+    let (seq, _) = q.jobs().unwrap()[0].clone();
     q.complete(
         seq,
         Some((
@@ -212,9 +216,9 @@ fn a_resolve_waits_for_its_card_to_go_out() {
     )
     .unwrap();
     q.dispatch(&Routing::default(), 0, 100).unwrap();
-    assert_eq!(store.pending_len(), 0);
+    assert_eq!(store.pending_len().unwrap(), 0);
     assert!(
-        matches!(&q.jobs()[0].1.action, Action::Update { activity_id, .. } if activity_id == "act-1")
+        matches!(&q.jobs().unwrap()[0].1.action, Action::Update { activity_id, .. } if activity_id == "act-1")
     );
 }
 
@@ -229,7 +233,7 @@ fn a_resolve_lasts_from_the_episode_start_the_relay_holds() {
     firing.since = Some("2026-11-21T09:59:58.750Z".into());
     store.accept("gw", None, &[firing]).unwrap();
     q.dispatch(&Routing::default(), 0, 100).unwrap();
-    for (seq, job) in q.jobs() {
+    for (seq, job) in q.jobs().unwrap() {
         let d = Delivery {
             activity_id: "act".into(),
             acknowledged_by: None,
@@ -244,7 +248,7 @@ fn a_resolve_lasts_from_the_episode_start_the_relay_holds() {
     resolve.since = Some(resolve.at.clone());
     store.accept("gw", None, &[resolve]).unwrap();
     q.dispatch(&Routing::default(), 0, 100).unwrap();
-    let jobs = q.jobs();
+    let jobs = q.jobs().unwrap();
     let Action::Update { q: update, .. } = &jobs[0].1.action else {
         panic!("expected an update, got {:?}", jobs[0].1.action);
     };

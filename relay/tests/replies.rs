@@ -65,6 +65,7 @@ fn setup() -> (tempfile::TempDir, AppState, Queue) {
 /// The text replies queued so far.
 fn replies(q: &Queue) -> Vec<String> {
     q.jobs()
+        .unwrap()
         .into_iter()
         .filter_map(|(_, j)| match j.action {
             Action::Text { text } => Some(text),
@@ -98,7 +99,7 @@ async fn commands_change_settings_and_always_get_an_answer() {
         r[3]
     );
     assert!(r[4].contains("no more alerts"), "{}", r[4]);
-    let c = s.store.conversation("a:1dana").unwrap();
+    let c = s.store.conversation("a:1dana").unwrap().unwrap();
     assert!(c.unsubscribed);
     assert!(c.subscriptions.is_empty());
     assert_eq!(c.mutes.len(), 1);
@@ -123,10 +124,10 @@ async fn acknowledge_is_answered_and_updates_every_card() {
         e.threshold = Some(30.0);
         e
     };
-    s.store.gateways();
+    s.store.gateways().unwrap();
     s.store.accept("dc1-gw01", None, &[e]).unwrap();
     q.dispatch(&Routing::default(), 0, 10).unwrap();
-    for (seq, job) in q.jobs() {
+    for (seq, job) in q.jobs().unwrap() {
         let card = matches!(job.action, Action::Post { .. }).then(|| {
             (
                 "E1",
@@ -163,10 +164,11 @@ async fn acknowledge_is_answered_and_updates_every_card() {
             .contains("Acknowledged by Dana"),
         "{body}"
     );
-    let d = q.deliveries("E1");
+    let d = q.deliveries("E1").unwrap();
     assert_eq!(d[0].1.acknowledged_by.as_deref(), Some("Dana"));
     let updates: Vec<String> = q
         .jobs()
+        .unwrap()
         .into_iter()
         .filter_map(|(_, j)| match j.action {
             Action::Update { activity_id, .. } => Some(activity_id),

@@ -64,12 +64,12 @@ fn event(id: &str, kind: EventKind, alert: &str) -> Event {
 async fn drain(sender: &mut Sender, queue: &Queue) {
     for _ in 0..100 {
         sender.pass().await;
-        if queue.jobs().is_empty() && sender.store.pending_len() == 0 {
+        if queue.jobs().unwrap().is_empty() && sender.store.pending_len().unwrap() == 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the queue did not drain: {:?}", queue.jobs());
+    panic!("the queue did not drain: {:?}", queue.jobs().unwrap());
 }
 
 #[tokio::test]
@@ -142,7 +142,7 @@ async fn alerts_reach_teams_once_and_resolve_in_place() {
         "{text}"
     );
     assert_eq!(
-        store.conversation("a:blocked").unwrap().state,
+        store.conversation("a:blocked").unwrap().unwrap().state,
         ConvState::Blocked,
         "a user who blocked the bot is marked"
     );

@@ -28,18 +28,26 @@ pub fn router(state: AppState) -> Router {
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
     // A store that cannot be read is not healthy.
-    match s.store.pending_len() {
-        _ if s.store.gateways().is_empty() => (
+    match s.store.gateways() {
+        Err(e) => {
+            tracing::error!(error = %e, "health check: the store cannot be read");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "store unavailable\n",
+            )
+        }
+        Ok(g) if g.is_empty() => (
             axum::http::StatusCode::OK,
             "ok (no gateways registered yet)\n",
         ),
-        _ => (axum::http::StatusCode::OK, "ok\n"),
+        Ok(_) => (axum::http::StatusCode::OK, "ok\n"),
     }
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    let body = s
-        .metrics
-        .render(s.store.pending_len(), s.store.gateways().len());
+    // A failing store reads as zero here; /healthz says it is failing.
+    let pending = s.store.pending_len().unwrap_or(0);
+    let gateways = s.store.gateways().map(|g| g.len()).unwrap_or(0);
+    let body = s.metrics.render(pending, gateways);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

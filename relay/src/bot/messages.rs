@@ -117,7 +117,7 @@ pub async fn post_messages(
 
 /// Stores or refreshes the activity's conversation reference.
 fn remember(store: &crate::store::Store, a: &Activity) -> Result<(), crate::store::StoreError> {
-    let prev = store.conversation(&a.conversation.id);
+    let prev = store.conversation(&a.conversation.id)?;
     let known = prev.is_some();
     let mut r = ConversationRef::from_activity(a, prev, &now());
     let installed = (a.kind == "installationUpdate"
@@ -167,7 +167,7 @@ fn supersede(
     else {
         return Ok(());
     };
-    for mut old in store.conversations() {
+    for mut old in store.conversations()? {
         let same_user = old.conversation_type == "personal"
             && old.conversation_id != r.conversation_id
             && old.state == ConvState::Active

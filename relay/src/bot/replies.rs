@@ -23,22 +23,26 @@ fn reply(queue: &Queue, conv: &str, text: String) -> Result<(), StoreError> {
 
 /// The reference whose settings a command changes: in a channel thread, the
 /// channel's (alerts go to the channel, not the thread).
-fn settings_of(store: &Store, conversation_id: &str) -> Option<ConversationRef> {
-    store
-        .conversation(thread_root(conversation_id))
-        .or_else(|| store.conversation(conversation_id))
+fn settings_of(
+    store: &Store,
+    conversation_id: &str,
+) -> Result<Option<ConversationRef>, StoreError> {
+    match store.conversation(thread_root(conversation_id))? {
+        Some(c) => Ok(Some(c)),
+        None => store.conversation(conversation_id),
+    }
 }
 
 /// Handles a message's text as a command; every message gets an answer
 /// (in the conversation, or the channel thread, it was typed in).
 pub fn command(store: &Store, queue: &Queue, a: &Activity) -> Result<(), StoreError> {
-    let Some(mut conv) = settings_of(store, &a.conversation.id) else {
+    let Some(mut conv) = settings_of(store, &a.conversation.id)? else {
         return Ok(());
     };
     let text = match commands::parse(a.text.as_deref().unwrap_or("")) {
         Command::Help => commands::help_text(),
         Command::Unknown(why) => format!("{why}\n\n{}", commands::help_text()),
-        Command::Status => status(store, queue, &conv),
+        Command::Status => status(store, queue, &conv)?,
         Command::Subscribe(p) => {
             if !conv.subscriptions.contains(&p) {
                 conv.subscriptions.push(p.clone());
@@ -105,14 +109,14 @@ fn mute(
 }
 
 /// The `status` answer: gateways and their last heartbeat, open alerts, this chat's settings.
-fn status(store: &Store, queue: &Queue, conv: &ConversationRef) -> String {
+fn status(store: &Store, queue: &Queue, conv: &ConversationRef) -> Result<String, StoreError> {
     let mut s = String::from("**Gateways**\n");
-    let gateways = store.gateways();
+    let gateways = store.gateways()?;
     if gateways.is_empty() {
         s += "- none registered yet\n";
     }
     for g in gateways {
-        match store.heartbeat(&g.id) {
+        match store.heartbeat(&g.id)? {
             Some(b) => {
                 s += &format!(
                     "- {} {}: last heard {}, {} event(s) waiting on the gateway\n",
@@ -125,7 +129,7 @@ fn status(store: &Store, queue: &Queue, conv: &ConversationRef) -> String {
             None => s += &format!("- {}: never heard from\n", g.id),
         }
     }
-    let open = queue.open_alerts();
+    let open = queue.open_alerts()?;
     s += &format!("\n**Open alerts** ({})\n", open.len());
     for q in open.iter().take(20) {
         let what = if q.event.rule.as_deref() == Some(crate::liveness::SILENT_RULE) {
@@ -156,7 +160,7 @@ fn status(store: &Store, queue: &Queue, conv: &ConversationRef) -> String {
             .map(|m| format!("; `{}` muted until {}", m.pattern, stamp(m.until_ms)))
             .collect::<String>()
     );
-    s
+    Ok(s)
 }
 
 /// A card button (Action.Submit fallback `value`, or an invoke's `action.data`).
@@ -190,7 +194,7 @@ pub fn card_action(
             ) else {
                 return Ok("That Mute button is malformed.".into());
             };
-            let Some(mut conv) = settings_of(store, &a.conversation.id) else {
+            let Some(mut conv) = settings_of(store, &a.conversation.id)? else {
                 return Ok("Unknown conversation.".into());
             };
             let text = mute(store, &mut conv, &pattern, d)?;

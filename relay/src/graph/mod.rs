@@ -25,6 +25,7 @@ pub mod client;
 mod pacing;
 pub mod report;
 
+use crate::fleet::{Member, Role};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -116,6 +117,7 @@ pub struct Installer {
     connector: Connector,
     store: Store,
     reports: Reports,
+    member: Member,
 }
 
 impl Installer {
@@ -132,7 +134,15 @@ impl Installer {
             graph,
             connector,
             store,
+            member: Member::default(),
         })
+    }
+
+    /// The same installer as `member` of a fleet: only the instance that
+    /// leads the Graph role runs the pass.
+    pub fn in_fleet(mut self, member: Member) -> Installer {
+        self.member = member;
+        self
     }
 
     /// The per-user records.
@@ -143,6 +153,11 @@ impl Installer {
     /// Runs now, then every `every` (None: once).
     pub async fn run(self, every: Option<Duration>) {
         loop {
+            if !self.leads().await {
+                // Another relay runs the pass; take over if it stops.
+                tokio::time::sleep(self.member.lease / 2).await;
+                continue;
+            }
             let s = self.run_once().await;
             tracing::info!(
                 ready = s.ready,
@@ -158,6 +173,13 @@ impl Installer {
         }
     }
 
+    async fn leads(&self) -> bool {
+        let (store, member) = (self.store.clone(), self.member.clone());
+        tokio::task::spawn_blocking(move || member.leads(&store, Role::Graph))
+            .await
+            .unwrap_or(false)
+    }
+
     /// One pass over every configured user; idempotent.
     pub async fn run_once(&self) -> Summary {
         let (users, failed_groups) = self.resolve_users().await;
@@ -165,16 +187,23 @@ impl Installer {
         // listed, its members' rows stay (they may still be members).
         let mut keep: HashSet<String> = users.keys().cloned().collect();
         keep.extend(failed_groups.iter().map(|g| format!("group:{g}")));
+        let mut prune = true;
         if !failed_groups.is_empty() {
-            keep.extend(
-                self.reports
-                    .all()
-                    .into_iter()
-                    .map(|r| r.user)
-                    .filter(|u| !u.starts_with("group:")),
-            );
+            match self.reports.all() {
+                Ok(all) => keep.extend(
+                    all.into_iter()
+                        .map(|r| r.user)
+                        .filter(|u| !u.starts_with("group:")),
+                ),
+                // Pruning without them would drop rows of possible members.
+                Err(_) => prune = false,
+            }
         }
-        if let Err(e) = self.reports.retain(&keep) {
+        if let Err(e) = if prune {
+            self.reports.retain(&keep)
+        } else {
+            Ok(())
+        } {
             tracing::error!(error = %e, "cannot prune the install records");
         }
         let mut pending = Vec::new();
@@ -189,7 +218,11 @@ impl Installer {
 
     fn summary(&self) -> Summary {
         let mut s = Summary::default();
-        for row in self.reports.rows() {
+        let rows = self.reports.rows().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the install records for the summary");
+            Vec::new()
+        });
+        for row in rows {
             match row.state.as_str() {
                 "ready" => s.ready += 1,
                 "blocked" => s.blocked += 1,
@@ -272,7 +305,15 @@ impl Installer {
     /// Checks (and if needed installs) one user; returns the wait for their
     /// conversation, if one is needed.
     async fn check_user(&self, user: &str, via: &str) -> Option<Pending> {
-        let convs = self.store.conversations();
+        let convs = match self.store.conversations() {
+            Ok(c) => c,
+            Err(e) => {
+                // Checked again on the next pass; installing blind could
+                // re-install for someone who removed the app.
+                tracing::error!(user, error = %e, "cannot read conversation references: user not checked");
+                return None;
+            }
+        };
         if let Some(c) = conversation_for(&convs, user) {
             if matches!(c.state, ConvState::Active | ConvState::Blocked) {
                 self.record(user, None, Some(via), Ok(()));
@@ -328,7 +369,10 @@ impl Installer {
     /// conversation another way.
     async fn await_conversations(&self, mut pending: Vec<Pending>) {
         while !pending.is_empty() {
-            let convs = self.store.conversations();
+            let convs = self.store.conversations().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot read conversation references while waiting for them");
+                Vec::new()
+            });
             let now = Instant::now();
             let mut due = Vec::new();
             pending.retain_mut(|p| {
@@ -431,7 +475,14 @@ impl Installer {
     fn keep(&self, user: &str, conversation_id: &str, installation_id: Option<String>) {
         let s = &self.settings;
         let stamp = now();
-        let prev = self.store.conversation(conversation_id);
+        let prev = match self.store.conversation(conversation_id) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(user, error = %e, "cannot read the user's conversation reference; checked again on the next pass");
+                self.record(user, installation_id, None, Err(e.to_string()));
+                return;
+            }
+        };
         let bot = Account {
             id: s.bot_id.clone(),
             name: None,

@@ -139,13 +139,13 @@ impl Reports {
     }
 
     /// Every record, by user.
-    pub fn all(&self) -> Vec<InstallRecord> {
+    pub fn all(&self) -> Result<Vec<InstallRecord>, StoreError> {
         self.records.all()
     }
 
     /// Forgets users that are no longer configured.
     pub fn retain(&self, keep: &HashSet<String>) -> Result<(), StoreError> {
-        for rec in self.all() {
+        for rec in self.all()? {
             if !keep.contains(&rec.user) {
                 self.records.remove(&rec.user)?;
             }
@@ -155,9 +155,10 @@ impl Reports {
 
     /// The listing: one row per record, its state joined with the
     /// conversation references as they are now.
-    pub fn rows(&self) -> Vec<InstallRow> {
-        let conversations = self.store.conversations();
-        self.all()
+    pub fn rows(&self) -> Result<Vec<InstallRow>, StoreError> {
+        let conversations = self.store.conversations()?;
+        Ok(self
+            .all()?
             .into_iter()
             .map(|rec| {
                 let conv = conversation_for(&conversations, &rec.user);
@@ -169,11 +170,11 @@ impl Reports {
                     updated_at: rec.updated_at,
                 }
             })
-            .collect()
+            .collect())
     }
 }
 
 /// The rows of `data_dir`'s store (for the admin listing).
 pub fn rows(store: &Store) -> Result<Vec<InstallRow>, StoreError> {
-    Ok(Reports::open(store)?.rows())
+    Reports::open(store)?.rows()
 }

@@ -36,6 +36,20 @@ impl ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    /// A store that cannot answer: 503 with Retry-After, so gateways keep
+    /// their events in the outbox and try again.
+    fn from(e: crate::store::StoreError) -> ApiError {
+        tracing::error!(error = %e, "the relay store failed a request");
+        let mut err = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the relay cannot reach its store right now; retry later ({e})"),
+        );
+        err.retry_after = Some(30);
+        err
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_string(&Body {

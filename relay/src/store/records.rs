@@ -11,15 +11,15 @@ use super::{Store, StoreError};
 #[derive(Clone)]
 pub struct Records {
     store: Store,
-    tree: sled::Tree,
+    name: String,
 }
 
 impl Store {
-    /// The collection `name` (created empty on first use).
+    /// The collection `name` (empty until something is put in it).
     pub fn records(&self, name: &str) -> Result<Records, StoreError> {
         Ok(Records {
-            tree: self.db.open_tree(name).map_err(|e| self.err(e))?,
             store: self.clone(),
+            name: name.to_string(),
         })
     }
 }
@@ -28,53 +28,38 @@ impl Records {
     /// The record under `key`, if there is one that parses as `T`; a
     /// failing read is an error, not an absent record.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        let raw = self
-            .tree
-            .get(key.as_bytes())
-            .map_err(|e| self.store.err(e))?;
-        Ok(raw.and_then(|v| serde_json::from_slice(&v).ok()))
+        let raw = self.store.backend().record(&self.name, key)?;
+        Ok(raw.and_then(|v| serde_json::from_value(v).ok()))
     }
 
     /// Stores `value` under `key`, replacing what was there.
     pub fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
-        let body = serde_json::to_vec(value).expect("serialises");
-        self.tree
-            .insert(key.as_bytes(), body)
-            .map_err(|e| self.store.err(e))?;
-        Ok(())
+        let value = serde_json::to_value(value).expect("serialises");
+        self.store.backend().put_record(&self.name, key, &value)
     }
 
     /// Removes the record under `key`, if any.
     pub fn remove(&self, key: &str) -> Result<(), StoreError> {
-        self.tree
-            .remove(key.as_bytes())
-            .map_err(|e| self.store.err(e))?;
-        Ok(())
+        self.store.backend().remove_record(&self.name, key)
     }
 
     /// Every key, in order.
-    pub fn keys(&self) -> Vec<String> {
-        self.tree
-            .iter()
-            .keys()
-            .filter_map(Result::ok)
-            .map(|k| String::from_utf8_lossy(&k).into_owned())
-            .collect()
+    pub fn keys(&self) -> Result<Vec<String>, StoreError> {
+        let all = self.store.backend().records(&self.name)?;
+        Ok(all.into_iter().map(|(k, _)| k).collect())
     }
 
     /// Every record that parses as `T`, in key order.
-    pub fn all<T: DeserializeOwned>(&self) -> Vec<T> {
-        self.tree
-            .iter()
-            .values()
-            .filter_map(Result::ok)
-            .filter_map(|v| serde_json::from_slice(&v).ok())
-            .collect()
+    pub fn all<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        let all = self.store.backend().records(&self.name)?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_value(v).ok())
+            .collect())
     }
 
     /// Makes every change so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.tree.flush().map_err(|e| self.store.err(e))?;
-        Ok(())
+        self.store.backend().flush()
     }
 }

@@ -109,6 +109,16 @@ impl RateLimiter {
             .record(now, TENANT_WINDOW.1);
     }
 
+    /// Remembers a conversation's send at `at` that another instance made
+    /// (its tenant's one-second window has long passed by then).
+    pub fn remember(&mut self, conversation: &str, at: Instant) {
+        let conv_keep = CONVERSATION_WINDOWS.iter().map(|w| w.1).max().unwrap_or(0);
+        self.conversations
+            .entry(conversation.to_string())
+            .or_default()
+            .record(at, conv_keep);
+    }
+
     /// Drops history older than an hour (memory stays bounded), and
     /// conversations and tenants with nothing left.
     pub fn prune(&mut self, now: Instant) {

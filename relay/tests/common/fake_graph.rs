@@ -638,6 +638,7 @@ pub mod rig {
             Reports::open(&self.store)
                 .unwrap()
                 .rows()
+                .unwrap()
                 .into_iter()
                 .find(|r| r.user == user)
                 .unwrap_or_else(|| panic!("no install row for {user}"))
@@ -647,6 +648,7 @@ pub mod rig {
         pub fn conversation(&self, id: &str) -> ConversationRef {
             self.store
                 .conversation(id)
+                .unwrap()
                 .unwrap_or_else(|| panic!("no conversation {id}"))
         }
 
@@ -666,11 +668,14 @@ pub mod rig {
     pub async fn drain(sender: &mut Sender) {
         for _ in 0..100 {
             sender.pass().await;
-            if sender.queue.jobs().is_empty() && sender.store.pending_len() == 0 {
+            if sender.queue.jobs().unwrap().is_empty() && sender.store.pending_len().unwrap() == 0 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the queue did not drain: {:?}", sender.queue.jobs());
+        panic!(
+            "the queue did not drain: {:?}",
+            sender.queue.jobs().unwrap()
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod fake_graph;
 pub mod fake_login;
 pub mod fake_teams;
 pub mod http;
+pub mod postgres;
 pub mod relay_proc;
 pub mod teams_client;
 pub mod teams_replies;

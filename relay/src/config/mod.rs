@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod store;
+
+pub use store::{BackendKind, StoreConfig, TlsMode};
+
 /// The default config path.
 pub const DEFAULT_PATH: &str = "/etc/edgetherm-relay/relay.toml";
 
@@ -53,6 +57,9 @@ pub struct Config {
     /// `[gateways]`: the liveness watch.
     #[serde(default)]
     pub gateways: crate::liveness::LivenessConfig,
+    /// `[store]`: sled (default) or PostgreSQL.
+    #[serde(default)]
+    pub store: StoreConfig,
 }
 
 /// `[server]`.
@@ -449,6 +456,13 @@ impl Config {
                 "[server] max_connections must be at least 1".into(),
             ));
         }
+        if let Err((key, message)) = cfg.store.check() {
+            let at = match value_offset(src, "store", key) {
+                0 => table_offset(src, "store"),
+                at => at,
+            };
+            return Err(invalid(at, message));
+        }
         if let Some(g) = &cfg.graph {
             if g.users.is_empty() && g.groups.is_empty() {
                 return Err(invalid(
@@ -496,6 +510,8 @@ fn value_offset(src: &str, table: &str, key: &str) -> usize {
         server: Option<Keys>,
         #[serde(default)]
         graph: Option<Keys>,
+        #[serde(default)]
+        store: Option<Keys>,
     }
     let Ok(d) = toml::from_str::<Located>(src) else {
         return 0;
@@ -503,6 +519,7 @@ fn value_offset(src: &str, table: &str, key: &str) -> usize {
     let keys = match table {
         "server" => d.server,
         "graph" => d.graph,
+        "store" => d.store,
         _ => None,
     };
     keys.and_then(|k| k.get(key).map(|v| v.span().start))
