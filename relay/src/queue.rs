@@ -181,7 +181,8 @@ impl Queue {
                 created += jobs.len();
             }
         }
-        if self.store.pending_len()? == 0 {
+        // Read, not counted: a backend may cache its count for a moment.
+        if self.store.pending(1)?.is_empty() {
             // Only with nothing left to route: a resolve still pending
             // would otherwise look like a lost episode.
             self.close_orphans(&queued_cards)?;

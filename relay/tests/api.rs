@@ -1,5 +1,7 @@
 //! The gateway API through the real router and a real store in a temp dir.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -8,23 +10,23 @@ use axum::http::{Request, StatusCode};
 use edgetherm_proto::DESIGN_EXAMPLE_BATCH as DESIGN_EXAMPLE;
 use edgetherm_relay::api::{router, AppState};
 use edgetherm_relay::commit::Committer;
-use edgetherm_relay::store::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
 struct Relay {
     _dir: tempfile::TempDir,
+    _store: common::store::TestStore,
     state: AppState,
     token: String,
 }
 
 fn relay(max_pending: usize) -> Relay {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     let token = store.add_gateway("dc1-gw01").unwrap();
     let state = AppState {
         commit: Committer::start(store.clone()).unwrap(),
-        store,
+        store: store.clone(),
         metrics: Arc::new(Default::default()),
         max_body: 64 * 1024,
         max_pending,
@@ -34,6 +36,7 @@ fn relay(max_pending: usize) -> Relay {
     };
     Relay {
         _dir: dir,
+        _store: store,
         state,
         token,
     }

@@ -21,7 +21,6 @@ use edgetherm_relay::bot::messages::Bot;
 use edgetherm_relay::commit::Committer;
 use edgetherm_relay::queue::Queue;
 use edgetherm_relay::sender::Sender;
-use edgetherm_relay::store::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -68,7 +67,7 @@ fn thread_message(service_url: &str, thread: &str, text: &str) -> Value {
 async fn each_alert_is_a_new_thread_updated_in_place() {
     let teams = FakeTeams::start();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     let state = AppState {
         commit: Committer::start(store.clone()).unwrap(),
         store: store.clone(),

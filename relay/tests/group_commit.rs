@@ -2,6 +2,8 @@
 //! flush, and each is still accepted exactly once and durable before its
 //! answer.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -9,7 +11,7 @@ use axum::http::{Request, StatusCode};
 use edgetherm_proto::{Event, EventKind, Heartbeat, Severity};
 use edgetherm_relay::api::{router, AppState};
 use edgetherm_relay::commit::Committer;
-use edgetherm_relay::store::{Incoming, Store};
+use edgetherm_relay::store::Incoming;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -36,7 +38,7 @@ fn beat(uptime_s: u64) -> Heartbeat {
 #[test]
 fn one_group_keeps_each_batch_apart_and_each_id_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     let batches = vec![
         Incoming {
             gateway: "gw-a".into(),
@@ -75,10 +77,8 @@ fn one_group_keeps_each_batch_apart_and_each_id_once() {
         store.heartbeat("gw-b").unwrap().unwrap().heartbeat.uptime_s,
         99
     );
-    drop(store);
-
     // Durable: a fresh open sees all of it.
-    let store = Store::open(dir.path()).unwrap();
+    let store = store.reopen(dir.path());
     assert_eq!(store.pending_len().unwrap(), 3);
     let queued: Vec<String> = store
         .pending(10)
@@ -94,7 +94,7 @@ async fn simultaneous_batches_are_each_answered_and_queued_once() {
     const GATEWAYS: usize = 20;
     const PER_GATEWAY: usize = 15;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     let tokens: Vec<String> = (0..GATEWAYS)
         .map(|g| store.add_gateway(&format!("gw-{g}")).unwrap())
         .collect();

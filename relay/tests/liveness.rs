@@ -3,6 +3,8 @@
 //! restart neither re-fires nor forgets an open alert, and a relay that has
 //! just started gives every gateway a full allowance.
 
+mod common;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgetherm_proto::{EventKind, Heartbeat, Severity};
@@ -33,7 +35,7 @@ fn beat(store: &Store, gw: &str, interval_s: u64) {
 #[test]
 fn silent_then_back_is_one_episode_and_survives_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     store.add_gateway("gw1").unwrap();
     store.add_gateway("never-deployed").unwrap();
     beat(&store, "gw1", 60);
@@ -80,7 +82,7 @@ fn silent_then_back_is_one_episode_and_survives_restarts() {
 #[test]
 fn per_gateway_allowances_and_off() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     for g in ["fast", "lab"] {
         store.add_gateway(g).unwrap();
         beat(&store, g, 10);

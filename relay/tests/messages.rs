@@ -14,24 +14,25 @@ use edgetherm_relay::bot::messages::Bot;
 use edgetherm_relay::commit::Committer;
 use edgetherm_relay::config::Config;
 use edgetherm_relay::conversations::ConvState;
-use edgetherm_relay::store::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
 const BOT: &str = "28:00000000-0000-0000-0000-000000000001";
 
-fn state(dir: &std::path::Path, auth: Option<BotAuth>) -> AppState {
-    let store = Store::open(dir).unwrap();
-    AppState {
+/// The state, and the store behind it (a database stays up while it lives).
+fn state(dir: &std::path::Path, auth: Option<BotAuth>) -> (AppState, common::store::TestStore) {
+    let store = common::store::open(dir);
+    let state = AppState {
         commit: Committer::start(store.clone()).unwrap(),
-        store,
+        store: store.clone(),
         metrics: Arc::new(Default::default()),
         max_body: 1 << 20,
         max_pending: 1000,
         bot: Some(Arc::new(Bot { auth })),
         routing: Default::default(),
         teams: false,
-    }
+    };
+    (state, store)
 }
 
 fn install(service_url: &str) -> Value {
@@ -73,7 +74,7 @@ async fn post_raw(s: &AppState, body: &'static str) -> StatusCode {
 #[tokio::test]
 async fn install_refresh_and_removal() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path(), None);
+    let (s, _db) = state(dir.path(), None);
     assert_eq!(
         post(&s, install("https://smba.trafficmanager.net/emea/"), None).await,
         StatusCode::OK
@@ -113,7 +114,7 @@ async fn install_refresh_and_removal() {
 #[tokio::test]
 async fn a_team_install_by_conversation_update() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path(), None);
+    let (s, _db) = state(dir.path(), None);
     let update = json!({
         "type": "conversationUpdate", "serviceUrl": "https://smba.trafficmanager.net/emea/", "channelId": "msteams",
         "from": {"id": "29:1admin"}, "recipient": {"id": BOT},
@@ -136,7 +137,7 @@ async fn a_team_install_by_conversation_update() {
 #[tokio::test]
 async fn bad_activities_are_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path(), None);
+    let (s, _db) = state(dir.path(), None);
     assert_eq!(
         post(&s, install("http://evil.example.com/"), None).await,
         StatusCode::BAD_REQUEST,
@@ -159,7 +160,7 @@ async fn without_a_token_nothing_gets_in() {
         "http://127.0.0.1:9/never".into(),
         "app".into(),
     );
-    let s = state(dir.path(), Some(auth));
+    let (s, _db) = state(dir.path(), Some(auth));
     assert_eq!(
         post(&s, install("https://smba.trafficmanager.net/emea/"), None).await,
         StatusCode::UNAUTHORIZED
@@ -202,7 +203,7 @@ async fn single_tenant_bots_accept_entra_tokens_of_their_tenant() {
     let cfg = Config::parse(std::path::Path::new("relay.toml"), &toml).unwrap();
     let auth = BotAuth::from_config(reqwest::Client::new(), cfg.bot.as_ref().unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path(), Some(auth));
+    let (s, _db) = state(dir.path(), Some(auth));
     let service_url = "https://smba.trafficmanager.net/emea/";
     let entra = |iss: &str, tid: &str| {
         let claims = json!({

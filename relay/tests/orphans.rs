@@ -3,6 +3,8 @@
 //! card updated in place with the reason; anything short of that changes
 //! nothing.
 
+mod common;
+
 use edgetherm_proto::{Event, EventKind, Heartbeat, Severity};
 use edgetherm_relay::bot::activity::Account;
 use edgetherm_relay::conversations::ConversationRef;
@@ -50,8 +52,8 @@ fn beat(store: &Store, open: Option<&[&str]>, outbox: u64) {
 }
 
 /// A store with episodes E1 and E2 open and their cards posted.
-fn with_two_cards(dir: &std::path::Path) -> (Store, Queue) {
-    let store = Store::open(dir).unwrap();
+fn with_two_cards(dir: &std::path::Path) -> (common::store::TestStore, Queue) {
+    let store = common::store::open(dir);
     let q = Queue::open(&store).unwrap();
     let mut c = ConversationRef::new(
         "a:1",

@@ -1,11 +1,12 @@
 //! Routing accepted events into durable per-conversation jobs.
 
+mod common;
+
 use edgetherm_proto::{Event, EventKind, Severity};
 use edgetherm_relay::bot::activity::Account;
 use edgetherm_relay::conversations::{ConvState, ConversationRef};
 use edgetherm_relay::queue::{Action, Delivery, Queue};
 use edgetherm_relay::routing::Routing;
-use edgetherm_relay::store::Store;
 
 fn conv(id: &str, welcome: bool) -> ConversationRef {
     let mut c = ConversationRef::new(
@@ -38,7 +39,7 @@ fn event(id: &str, kind: EventKind, alert: &str) -> Event {
 #[test]
 fn firing_goes_to_every_active_conversation_and_resolved_updates_those_cards() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     let q = Queue::open(&store).unwrap();
     store.put_conversation(&conv("a:1", true)).unwrap();
     store.put_conversation(&conv("a:2", false)).unwrap();
@@ -121,7 +122,7 @@ fn firing_goes_to_every_active_conversation_and_resolved_updates_those_cards() {
 #[test]
 fn repeats_go_to_recipients_unless_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     let q = Queue::open(&store).unwrap();
     store.put_conversation(&conv("a:1", false)).unwrap();
     store
@@ -175,7 +176,7 @@ fn repeats_go_to_recipients_unless_acknowledged() {
 #[test]
 fn a_resolve_waits_for_its_card_to_go_out() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     let q = Queue::open(&store).unwrap();
     store.put_conversation(&conv("a:1", false)).unwrap();
     // Firing and resolved in one batch (an agent emptying its backlog).
@@ -225,7 +226,7 @@ fn a_resolve_waits_for_its_card_to_go_out() {
 #[test]
 fn a_resolve_lasts_from_the_episode_start_the_relay_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     let q = Queue::open(&store).unwrap();
     store.put_conversation(&conv("a:1", false)).unwrap();
     let mut firing = event("E1", EventKind::Firing, "E1");

@@ -2,6 +2,8 @@
 //! `/api/messages`: settings stored, every message answered, Acknowledge
 //! answered as an invoke and applied to every copy of the card.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -12,7 +14,6 @@ use edgetherm_relay::bot::messages::Bot;
 use edgetherm_relay::commit::Committer;
 use edgetherm_relay::queue::{Action, Delivery, Queue};
 use edgetherm_relay::routing::Routing;
-use edgetherm_relay::store::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -45,13 +46,16 @@ async fn post(s: &AppState, body: Value) -> (StatusCode, Value) {
     )
 }
 
-fn setup() -> (tempfile::TempDir, AppState, Queue) {
+/// The temp dir and store stay alive while the first element does.
+type Kept = (tempfile::TempDir, common::store::TestStore);
+
+fn setup() -> (Kept, AppState, Queue) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     let queue = Queue::open(&store).unwrap();
     let state = AppState {
         commit: Committer::start(store.clone()).unwrap(),
-        store,
+        store: store.clone(),
         metrics: Arc::new(Default::default()),
         max_body: 1 << 20,
         max_pending: 100,
@@ -59,7 +63,7 @@ fn setup() -> (tempfile::TempDir, AppState, Queue) {
         routing: Default::default(),
         teams: false,
     };
-    (dir, state, queue)
+    ((dir, store), state, queue)
 }
 
 /// The text replies queued so far.

@@ -17,7 +17,6 @@ use edgetherm_relay::metrics::Metrics;
 use edgetherm_relay::queue::Queue;
 use edgetherm_relay::routing::Routing;
 use edgetherm_relay::sender::Sender;
-use edgetherm_relay::store::Store;
 
 /// The requests Teams accepted (2xx), in order.
 fn delivered(fake: &FakeTeams) -> Vec<Call> {
@@ -83,7 +82,7 @@ async fn alerts_reach_teams_once_and_resolve_in_place() {
     );
     let teams = fake.service_url();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::store::open(dir.path());
     let queue = Queue::open(&store).unwrap();
     let mut welcomed = conv("a:dana", &teams);
     welcomed.welcome_pending = true;

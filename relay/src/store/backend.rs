@@ -37,7 +37,8 @@ pub trait Intake {
     ) -> Result<Vec<Accepted>, StoreError>;
     /// A gateway's latest heartbeat.
     fn heartbeat(&self, gateway: &str) -> Result<Option<LastBeat>, StoreError>;
-    /// How many accepted events wait to be routed (may lag by a moment).
+    /// How many accepted events wait to be routed; may lag other relays'
+    /// changes by a second (it guards the queue's length on every batch).
     fn pending_len(&self) -> Result<usize, StoreError>;
     /// The oldest `limit` events waiting to be routed, with their sequence numbers.
     fn pending(&self, limit: usize) -> Result<Vec<(u64, Queued)>, StoreError>;

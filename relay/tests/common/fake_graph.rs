@@ -511,7 +511,6 @@ pub mod rig {
     use edgetherm_relay::graph::{Installer, Settings, Summary};
     use edgetherm_relay::queue::Queue;
     use edgetherm_relay::sender::Sender;
-    use edgetherm_relay::store::Store;
     use edgetherm_relay::teams::token::TokenSource;
     use serde_json::{json, Value};
     use tower::ServiceExt;
@@ -529,7 +528,7 @@ pub mod rig {
     pub struct Rig {
         pub teams: FakeTeams,
         pub graph: FakeGraph,
-        pub store: Store,
+        pub store: super::super::store::TestStore,
         pub state: AppState,
         pub installer: Installer,
         _dir: tempfile::TempDir,
@@ -542,7 +541,7 @@ pub mod rig {
             let teams = FakeTeams::start();
             let graph = FakeGraph::start(APP, MANIFEST);
             let dir = tempfile::tempdir().unwrap();
-            let store = Store::open(dir.path()).unwrap();
+            let store = super::super::store::open(dir.path());
             // The scope as the relay derives it from its config: graph_url
             // points at the fake, which is no Azure AD resource.
             let cfg = edgetherm_relay::config::Config::parse(

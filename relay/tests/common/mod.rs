@@ -16,6 +16,7 @@ pub mod fake_teams;
 pub mod http;
 pub mod postgres;
 pub mod relay_proc;
+pub mod store;
 pub mod teams_client;
 pub mod teams_replies;
 pub mod teams_verdict;

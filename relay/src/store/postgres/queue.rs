@@ -29,7 +29,7 @@ impl SendQueue for PgBackend {
         open: &OpenChange,
     ) -> Result<bool, StoreError> {
         let (jobs, open) = (jobs.to_vec(), open.clone());
-        self.run(move |mut c| async move {
+        let routed = self.run(move |mut c| async move {
             let tx = c.transaction().await?;
             if let Some(s) = seq_no {
                 let gone = tx
@@ -65,7 +65,12 @@ impl SendQueue for PgBackend {
             }
             tx.commit().await?;
             Ok::<_, Fail>(true)
-        })
+        });
+        if seq_no.is_some() {
+            // The cached count is stale now; the next caller counts.
+            self.forget_pending();
+        }
+        routed
     }
 
     fn jobs(&self) -> Result<Vec<(u64, Job)>, StoreError> {
