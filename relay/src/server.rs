@@ -51,13 +51,18 @@ where
         tracing::info!(instance = %member.instance, "sharing the PostgreSQL store with any other relays on it");
     }
     let metrics = Arc::new(Metrics::default());
-    let admin_task = crate::admin::serve(&cfg.server.data_dir, store.clone())
-        .await
-        .map_err(|e| format!("admin socket: {e}"))?;
     let mut running = Running {
         data_dir: cfg.server.data_dir.clone(),
-        tasks: vec![admin_task],
+        tasks: Vec::new(),
     };
+    if cfg.store.backend == BackendKind::Sled {
+        // sled is locked by this process: admin commands come through it.
+        // With PostgreSQL they open the database themselves.
+        let admin_task = crate::admin::serve(&cfg.server.data_dir, store.clone())
+            .await
+            .map_err(|e| format!("admin socket: {e}"))?;
+        running.tasks.push(admin_task);
+    }
     let bot = build_bot(cfg)?;
     let sender = build_sender(cfg, &store, &metrics)?.map(|s| s.in_fleet(member.clone()));
     let teams = sender.is_some();

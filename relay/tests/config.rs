@@ -199,3 +199,79 @@ fn bad_address_is_located() {
     let e = Config::parse(Path::new("r.toml"), "[server]\nlisten = \"nowhere\"\n").unwrap_err();
     assert!(e.to_string().starts_with("r.toml:2:10:"), "{e}");
 }
+
+#[test]
+fn store_section_defaults_to_sled_and_reads_postgres() {
+    let c = Config::parse(Path::new("r.toml"), "[server]\n").unwrap();
+    assert_eq!(c.store.backend, BackendKind::Sled);
+    let c = Config::parse(
+        Path::new("r.toml"),
+        "[server]\n[store]\nbackend = \"postgres\"\nurl = \"postgres://relay@db.example.com/edgetherm\"\n\
+         password_file = \"/etc/edgetherm-relay/db.password\"\ntls = \"verify-full\"\n\
+         ca_file = \"/etc/ssl/db-ca.pem\"\npool_size = 4\ntimeout = \"5s\"\nlease_timeout = \"10s\"\n",
+    )
+    .unwrap();
+    let s = &c.store;
+    assert_eq!(s.backend, BackendKind::Postgres);
+    assert_eq!(s.tls, Some(TlsMode::VerifyFull));
+    assert_eq!((s.pool_size(), s.timeout()), (4, Duration::from_secs(5)));
+    assert_eq!(s.lease_timeout(), Duration::from_secs(10));
+    let d = Config::parse(
+        Path::new("r.toml"),
+        "[server]\n[store]\nbackend = \"postgres\"\nurl = \"postgres://relay@db/e\"\n",
+    )
+    .unwrap();
+    assert_eq!(d.store.timeout(), Duration::from_secs(10));
+    assert_eq!(d.store.lease_timeout(), Duration::from_secs(30));
+}
+
+#[test]
+fn store_mistakes_are_located_and_say_what_to_do() {
+    let cases = [
+        ("backend = \"postgres\"\n", "r.toml:3:11:", "needs url"),
+        ("backend = \"mysql\"\n", "r.toml:3:11:", "unknown variant"),
+        (
+            "url = \"postgres://a@b/c\"\n",
+            "r.toml:3:7:",
+            "only used with backend = \"postgres\"",
+        ),
+        (
+            "backend = \"postgres\"\nurl = \"mysql://a@b/c\"\n",
+            "r.toml:4:7:",
+            "must start with postgres://",
+        ),
+        (
+            "backend = \"postgres\"\nurl = \"postgres://relay:hunter2@db/e\"\n",
+            "r.toml:4:7:",
+            "password_file",
+        ),
+        (
+            "backend = \"postgres\"\nurl = \"postgres://a@b/c\"\ntls = \"maybe\"\n",
+            "r.toml:5:7:",
+            "unknown variant",
+        ),
+        (
+            "backend = \"postgres\"\nurl = \"postgres://a@b/c\"\nca_file = \"ca.pem\"\n",
+            "r.toml:5:11:",
+            "verify-full",
+        ),
+        (
+            "backend = \"postgres\"\nurl = \"postgres://a@b/c\"\nlease_timeout = \"off\"\n",
+            "r.toml:5:17:",
+            "longer than 0 s",
+        ),
+        (
+            "backend = \"postgres\"\nurl = \"postgres://a@b/c\"\npool_size = 0\n",
+            "r.toml:5:13:",
+            "at least 1",
+        ),
+    ];
+    for (store, at, says) in cases {
+        let src = format!("[server]\n[store]\n{store}");
+        let e = Config::parse(Path::new("r.toml"), &src)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(at), "{store:?}: {e}");
+        assert!(e.contains(says), "{store:?}: {e}");
+    }
+}

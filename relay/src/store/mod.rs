@@ -42,7 +42,7 @@ pub enum StoreError {
         message: String,
     },
     /// The database is not answering.
-    #[error("relay store {place} is unreachable: {message} (the relay answers 503 until it is back; gateways keep their events)")]
+    #[error("relay store {place} cannot be reached: {message}")]
     Unavailable {
         /// The database host.
         place: String,

@@ -128,6 +128,38 @@ impl Postgres {
         }
     }
 
+    /// Serves TLS with this certificate and key (PEM) and refuses every
+    /// TCP login that is not TLS with a password: `hostssl` + scram-sha-256.
+    pub fn require_tls_and_password(&self, cert_pem: &str, key_pem: &str) {
+        for (name, pem) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+            let path = self.path(&format!("data/{name}"));
+            std::fs::write(&path, pem).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+            // The server refuses a key others can read.
+            let mut chmod = Command::new("chmod");
+            chmod.arg("600").arg(&path);
+            run(&mut chmod, "chmod").unwrap_or_else(|e| panic!("{e}"));
+            if let Some(user) = self.run_as {
+                let mut chown = Command::new("chown");
+                chown.arg(format!("{user}:")).arg(&path);
+                run(&mut chown, "chown").unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        self.psql("ALTER SYSTEM SET ssl = on");
+        let hba = "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n";
+        let path = self.path("data/pg_hba.conf");
+        std::fs::write(&path, hba).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        self.pg_ctl(&["reload"]).unwrap_or_else(|e| panic!("{e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.psql("SHOW ssl") != "on" {
+            assert!(
+                Instant::now() < deadline,
+                "ssl still off 30 s after the reload:\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Shuts the server down cleanly (`pg_ctl stop -m fast`); idempotent.
     pub fn stop(&mut self) {
         self.pg_ctl_stop("fast");

@@ -148,7 +148,7 @@ impl PgBackend {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         runtime().spawn(async move {
             let work = async {
-                let client = pool.get().await.map_err(|e| Fail::Pool(e.to_string()))?;
+                let client = pool.get().await.map_err(|e| Fail::Pool(pool_error(&e)))?;
                 f(client).await
             };
             let out = match tokio::time::timeout(timeout, work).await {
@@ -181,7 +181,7 @@ impl PgBackend {
             },
             Fail::Db(e) if e.is_closed() || e.code().is_none() => StoreError::Unavailable {
                 place,
-                message: e.to_string(),
+                message: with_causes(&e),
             },
             Fail::Db(e) => StoreError::Failed {
                 place,
@@ -192,6 +192,30 @@ impl PgBackend {
             },
         }
     }
+}
+
+/// What went wrong getting a connection, down to the cause (a refused
+/// certificate is several sources deep).
+fn pool_error(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(pg) => with_causes(pg),
+        deadpool_postgres::PoolError::Timeout(_) => "no connection within [store] timeout".into(),
+        other => other.to_string(),
+    }
+}
+
+/// An error and its sources, joined by ": ".
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// `host:port/db` of a config, for messages (never the password).

@@ -26,13 +26,19 @@ impl PgBackend {
             let tx = c.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK])
                 .await?;
-            tx.batch_execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (
-                     version    integer PRIMARY KEY,
-                     applied_at timestamptz NOT NULL DEFAULT now()
-                 )",
-            )
-            .await?;
+            // Checked first: IF NOT EXISTS would log a NOTICE at every start.
+            let known = tx
+                .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+                .await?;
+            if !known.get::<_, bool>(0) {
+                tx.batch_execute(
+                    "CREATE TABLE schema_migrations (
+                         version    integer PRIMARY KEY,
+                         applied_at timestamptz NOT NULL DEFAULT now()
+                     )",
+                )
+                .await?;
+            }
             let row = tx
                 .query_one(
                     "SELECT coalesce(max(version), 0) FROM schema_migrations",
