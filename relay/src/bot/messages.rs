@@ -101,13 +101,8 @@ pub async fn post_messages(
     )
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| {
-        tracing::error!(error = %e, "cannot store a conversation reference or a reply");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cannot store the activity's effects",
-        )
-    })?;
+    // 503 + Retry-After, like a batch: the store is the one thing missing.
+    .map_err(ApiError::from)?;
     Ok(match answer {
         // Universal Actions: an invoke is answered in the HTTP response.
         Some(text) => Json(serde_json::json!({"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": text})).into_response(),
