@@ -7,6 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 pub mod glob;
+pub mod trend;
+
+pub use trend::Trend;
 
 /// What happened to an alert, or what else the agent needs a person to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -126,6 +129,9 @@ pub struct Event {
     /// True when `at`/`since` come from an unsynchronised clock (estimated stamps).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub clock_unsynced: bool,
+    /// The sensor's recent readings (docs/wire.md), for the card's chart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend: Option<Trend>,
 }
 
 impl Event {
@@ -146,6 +152,7 @@ impl Event {
             at,
             detail: None,
             clock_unsynced: false,
+            trend: None,
         }
     }
 }

@@ -20,6 +20,7 @@ fn firing() -> Event {
         at: "2026-11-21T10:00:01Z".into(),
         detail: None,
         clock_unsynced: false,
+        trend: None,
     }
 }
 
