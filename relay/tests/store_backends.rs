@@ -86,6 +86,7 @@ fn contract(store: &Store) {
         Err(StoreError::GatewayExists(_))
     ));
     assert_eq!(store.gateways().unwrap().len(), 1);
+    assert_eq!(store.gateway_count().unwrap(), 1);
 
     // Accepting: each id once, however often it is sent.
     let batch = Incoming {

@@ -26,6 +26,8 @@ pub trait Intake {
     fn gateway_by_token(&self, token_hash: &[u8]) -> Result<Option<Gateway>, StoreError>;
     /// Every gateway.
     fn gateways(&self) -> Result<Vec<Gateway>, StoreError>;
+    /// How many gateways there are (health checks and metrics ask often).
+    fn gateway_count(&self) -> Result<usize, StoreError>;
 
     /// Accepts batches together, durably before returning when any event
     /// is new: each event id once (across every relay sharing the store),

@@ -147,6 +147,11 @@ impl Store {
         self.backend.gateways()
     }
 
+    /// How many gateways there are.
+    pub fn gateway_count(&self) -> Result<usize, StoreError> {
+        self.backend.gateway_count()
+    }
+
     /// Records a batch's events once each (the event id is the idempotency
     /// key) and queues the new ones for delivery, durably, before returning.
     pub fn accept(

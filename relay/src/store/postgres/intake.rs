@@ -76,6 +76,13 @@ impl Intake for PgBackend {
         })
     }
 
+    fn gateway_count(&self) -> Result<usize, StoreError> {
+        self.run(|c| async move {
+            let row = c.query_one("SELECT count(*) FROM gateways", &[]).await?;
+            Ok::<_, Fail>(row.get::<_, i64>(0).max(0) as usize)
+        })
+    }
+
     fn accept_group(
         &self,
         batches: &[Incoming],
