@@ -70,6 +70,19 @@ impl Member {
     }
 }
 
+impl Member {
+    /// Gives up this instance's leases at a clean stop, so the rest of the
+    /// fleet takes over now rather than after the lease time.
+    pub fn release(&self, store: &Store) {
+        match store.backend().release(&self.instance) {
+            Ok(()) => tracing::info!(instance = %self.instance, "fleet leases released"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot release the fleet leases; others take over when they lapse")
+            }
+        }
+    }
+}
+
 impl Default for Member {
     /// A member with a 30 s lease.
     fn default() -> Member {

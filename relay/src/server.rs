@@ -74,7 +74,8 @@ where
         .map(|(installer, every)| (installer.in_fleet(member.clone()), every));
     let watch = Watch::new(store.clone(), cfg.gateways.clone())
         .map_err(|e| e.to_string())?
-        .in_fleet(member);
+        .in_fleet(member.clone());
+    let fleet = (store.clone(), member);
     running.tasks.push(tokio::spawn(watch.run()));
     let state = AppState {
         commit: Committer::start(store.clone())
@@ -115,6 +116,9 @@ where
         }
     }
     drop(running);
+    // After the tasks: a sender still running could take a lease back.
+    let (store, member) = fleet;
+    let _ = tokio::task::spawn_blocking(move || member.release(&store)).await;
     Ok(())
 }
 

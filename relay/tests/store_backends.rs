@@ -117,6 +117,9 @@ fn contract(store: &Store) {
     assert_eq!(hb.listed, Some(vec![]));
     assert_eq!(hb.listed_before, Some(vec!["e1".to_string()]));
     assert!(store.heartbeat("nobody").unwrap().is_none());
+    let all = store.heartbeats().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all["gw1"], hb);
 
     // Conversations.
     let mut c = conversation("a:1");
@@ -322,6 +325,16 @@ fn fleet_leases_have_one_holder_and_lapse() {
         b.backend().sends_since("a:1", now - 60_000).unwrap(),
         vec![now - 5_000]
     );
+
+    // A clean stop gives the leases up: the others need not wait.
+    b.backend().release("relay-b").unwrap();
+    assert!(a.backend().lead("dispatch", "relay-a", ttl).unwrap());
+    let held_a = a
+        .backend()
+        .lease_conversations("relay-a", ttl)
+        .unwrap()
+        .unwrap();
+    assert_eq!(held_a.len(), 2);
 }
 
 #[test]

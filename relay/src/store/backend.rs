@@ -39,6 +39,9 @@ pub trait Intake {
     ) -> Result<Vec<Accepted>, StoreError>;
     /// A gateway's latest heartbeat.
     fn heartbeat(&self, gateway: &str) -> Result<Option<LastBeat>, StoreError>;
+    /// Every gateway's latest heartbeat, by gateway (one read for a pass
+    /// over the fleet, not one per gateway).
+    fn heartbeats(&self) -> Result<Vec<(String, LastBeat)>, StoreError>;
     /// How many accepted events wait to be routed; may lag other relays'
     /// changes by a second (it guards the queue's length on every batch).
     fn pending_len(&self) -> Result<usize, StoreError>;
@@ -114,6 +117,9 @@ pub trait Fleet {
         instance: &str,
         ttl: Duration,
     ) -> Result<Option<HashSet<String>>, StoreError>;
+    /// Gives up every lease `instance` holds (a clean stop: the others take
+    /// over at once instead of after the lease time).
+    fn release(&self, instance: &str) -> Result<(), StoreError>;
     /// Records a send to a conversation (Unix ms), for the rate limits of
     /// whichever instance sends to it next.
     fn record_send(&self, conversation: &str, at_ms: i64) -> Result<(), StoreError>;

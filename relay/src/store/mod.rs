@@ -198,6 +198,11 @@ impl Store {
         self.backend.heartbeat(gateway)
     }
 
+    /// Every gateway's latest heartbeat, by gateway.
+    pub fn heartbeats(&self) -> Result<std::collections::HashMap<String, LastBeat>, StoreError> {
+        Ok(self.backend.heartbeats()?.into_iter().collect())
+    }
+
     /// Events waiting for the Teams sender.
     pub fn pending_len(&self) -> Result<usize, StoreError> {
         self.backend.pending_len()

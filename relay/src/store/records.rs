@@ -49,6 +49,15 @@ impl Records {
         Ok(all.into_iter().map(|(k, _)| k).collect())
     }
 
+    /// Every record that parses as `T`, with its key, in key order.
+    pub fn entries<T: DeserializeOwned>(&self) -> Result<Vec<(String, T)>, StoreError> {
+        let all = self.store.backend().records(&self.name)?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+            .collect())
+    }
+
     /// Every record that parses as `T`, in key order.
     pub fn all<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
         let all = self.store.backend().records(&self.name)?;

@@ -174,6 +174,17 @@ impl Intake for PgBackend {
         })
     }
 
+    fn heartbeats(&self) -> Result<Vec<(String, LastBeat)>, StoreError> {
+        self.run(|c| async move {
+            let rows = c.query("SELECT gateway, body FROM heartbeats", &[]).await?;
+            Ok::<_, Fail>(
+                rows.iter()
+                    .filter_map(|r| Some((r.get(0), serde_json::from_value(r.get(1)).ok()?)))
+                    .collect(),
+            )
+        })
+    }
+
     fn pending_len(&self) -> Result<usize, StoreError> {
         if let Some(n) = self.pending_cached() {
             return Ok(n);

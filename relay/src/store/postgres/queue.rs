@@ -247,6 +247,20 @@ impl Fleet for PgBackend {
         })
     }
 
+    fn release(&self, instance: &str) -> Result<(), StoreError> {
+        let instance = instance.to_string();
+        self.run(move |c| async move {
+            c.execute("DELETE FROM leases WHERE holder = $1", &[&instance])
+                .await?;
+            c.execute(
+                "DELETE FROM conversation_leases WHERE holder = $1",
+                &[&instance],
+            )
+            .await?;
+            Ok::<_, Fail>(())
+        })
+    }
+
     fn record_send(&self, conversation: &str, at_ms: i64) -> Result<(), StoreError> {
         let conversation = conversation.to_string();
         self.run(move |c| async move {

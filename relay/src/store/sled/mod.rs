@@ -249,6 +249,17 @@ impl Intake for SledBackend {
         self.get(&self.beats, gateway.as_bytes())
     }
 
+    fn heartbeats(&self) -> Result<Vec<(String, LastBeat)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.beats.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            if let Some(b) = from_json(&v) {
+                out.push((String::from_utf8_lossy(&k).into_owned(), b));
+            }
+        }
+        Ok(out)
+    }
+
     fn pending_len(&self) -> Result<usize, StoreError> {
         Ok(self.pending.len())
     }

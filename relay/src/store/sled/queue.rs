@@ -143,6 +143,10 @@ impl Fleet for SledBackend {
         Ok(None)
     }
 
+    fn release(&self, _instance: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     fn record_send(&self, _conversation: &str, _at_ms: i64) -> Result<(), StoreError> {
         // One process: its own rate limiter has seen every send.
         Ok(())
