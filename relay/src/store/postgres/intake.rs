@@ -13,6 +13,22 @@ use crate::store::backend::{Intake, Keeping};
 use crate::store::model::{Accepted, Gateway, Incoming, LastBeat, Queued};
 use crate::store::StoreError;
 
+/// Upserts heartbeats ($1 gateways, $2 bodies); the previous beat's
+/// listing of open episodes moves to `listed_before`.
+const BEATS: &str = "INSERT INTO heartbeats (gateway, body)
+     SELECT * FROM unnest($1::text[], $2::jsonb[])
+     ON CONFLICT (gateway) DO UPDATE SET body = EXCLUDED.body
+         || jsonb_build_object('listed_before', heartbeats.body -> 'listed')";
+
+/// `BEATS` with `synchronous_commit` off for its own transaction: the CTE
+/// is joined so that it is evaluated, and `set_config(.., true)` lasts to
+/// the end of the statement's implicit transaction, its commit included.
+const BEATS_QUIETLY: &str = "WITH quiet AS (SELECT set_config('synchronous_commit', 'off', true))
+     INSERT INTO heartbeats (gateway, body)
+     SELECT u.gateway, u.body FROM unnest($1::text[], $2::jsonb[]) AS u(gateway, body), quiet
+     ON CONFLICT (gateway) DO UPDATE SET body = EXCLUDED.body
+         || jsonb_build_object('listed_before', heartbeats.body -> 'listed')";
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -102,15 +118,22 @@ impl Intake for PgBackend {
             .into_iter()
             .map(|(g, b)| (g, serde_json::to_value(b).expect("serialises")))
             .unzip();
-        let only_beats = batches.iter().all(|b| b.events.is_empty());
+        let bodies: Vec<Json<Value>> = bodies.into_iter().map(Json).collect();
+        if batches.iter().all(|b| b.events.is_empty()) {
+            // Most batches are a heartbeat alone: one prepared statement,
+            // one round trip, in its own implicit transaction. Heartbeats
+            // were never promised durable before the answer (sled leaves
+            // them to its periodic flush), so that transaction does not
+            // wait for the WAL to reach the disk.
+            self.run(move |c| async move {
+                let st = c.prepare_cached(BEATS_QUIETLY).await?;
+                c.execute(&st, &[&gws, &bodies]).await?;
+                Ok::<_, Fail>(())
+            })?;
+            return Ok(vec![Accepted::default(); batches.len()]);
+        }
         let out = self.run(move |mut c| async move {
             let tx = c.transaction().await?;
-            if only_beats {
-                // Heartbeats were never promised durable before the answer
-                // (sled leaves them to its periodic flush): no fsync wait.
-                tx.batch_execute("SET LOCAL synchronous_commit = off")
-                    .await?;
-            }
             let seen = tx
                 .prepare_cached(
                     "INSERT INTO events (id, gateway, received_at) VALUES ($1, $2, $3)
@@ -141,15 +164,8 @@ impl Intake for PgBackend {
                 all.push(out);
             }
             if !gws.is_empty() {
-                let bodies: Vec<Json<Value>> = bodies.into_iter().map(Json).collect();
-                tx.execute(
-                    "INSERT INTO heartbeats (gateway, body)
-                     SELECT * FROM unnest($1::text[], $2::jsonb[])
-                     ON CONFLICT (gateway) DO UPDATE SET body = EXCLUDED.body
-                         || jsonb_build_object('listed_before', heartbeats.body -> 'listed')",
-                    &[&gws, &bodies],
-                )
-                .await?;
+                let st = tx.prepare_cached(BEATS).await?;
+                tx.execute(&st, &[&gws, &bodies]).await?;
             }
             tx.commit().await?;
             Ok::<_, Fail>(all)
