@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use edgetherm_proto::{Accepted, Event, EventBatch, EventKind, TestRoute};
+use edgetherm_proto::{Accepted, Event, EventBatch, EventKind, TestRoute, Trend};
 
 use super::{ApiError, AppState};
 use crate::metrics::Metrics;
@@ -80,6 +80,23 @@ fn check(batch: &EventBatch) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Drops each trend a card cannot draw (docs/wire.md): the alert matters
+/// more than its curve, so the event is kept without it, and the log says
+/// which gateway to fix.
+fn drop_bad_trends(gateway: &str, events: &mut [Event]) {
+    for e in events {
+        if let Some(Err(why)) = e.trend.as_ref().map(Trend::check) {
+            tracing::warn!(
+                gateway = %gateway,
+                event = %e.id,
+                reason = %why,
+                "dropped an unusable trend; the event is kept without it"
+            );
+            e.trend = None;
+        }
+    }
+}
+
 /// Accepts a batch: 200 with every event id (new or already seen), 400 naming
 /// the field, 401 for a bad token, 403 for another gateway's name, 413 for an
 /// oversized body, 503 + Retry-After when the delivery queue is too long.
@@ -119,7 +136,7 @@ pub async fn post_events(
         }
         e
     })?;
-    let batch = parse(&body).inspect_err(|_| Metrics::inc(&s.metrics.rejected_body))?;
+    let mut batch = parse(&body).inspect_err(|_| Metrics::inc(&s.metrics.rejected_body))?;
     check(&batch).inspect_err(|_| Metrics::inc(&s.metrics.rejected_body))?;
     if batch.gateway != gateway {
         Metrics::inc(&s.metrics.rejected_auth);
@@ -133,6 +150,7 @@ pub async fn post_events(
         e.field = Some("gateway".into());
         return Err(e);
     }
+    drop_bad_trends(&gateway, &mut batch.events);
     if !batch.events.is_empty() && s.store.pending_len()? >= s.max_pending {
         Metrics::inc(&s.metrics.shed);
         let mut e = ApiError::new(

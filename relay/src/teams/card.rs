@@ -2,9 +2,11 @@
 //! carry cards and plain text.
 //!
 //! Cards use schema 1.5 (what Teams renders, and the version Universal
-//! Actions need). Every string from a gateway is clipped and stripped of
-//! control characters, so a card stays well under Teams' 28 KB message limit
-//! whatever the gateway sends; serde_json does the JSON escaping.
+//! Actions need); the one element beyond it, the trend's `Chart.Line`,
+//! carries a 1.5 `fallback` (see `chart`). Every string from a gateway is
+//! clipped and stripped of control characters, so a card stays well under
+//! Teams' 28 KB message limit whatever the gateway sends; serde_json does
+//! the JSON escaping.
 //!
 //! ## Actions
 //!
@@ -25,6 +27,7 @@
 //! should not silently unsubscribe anyone.
 
 mod alert;
+mod chart;
 mod elements;
 mod silent;
 mod text;
@@ -128,3 +131,5 @@ pub fn welcome_text() -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_trend;

@@ -4,6 +4,7 @@
 use edgetherm_proto::{Direction, Event, EventKind, Severity};
 use serde_json::{json, Value};
 
+use super::chart::{keep_within, trend_chart, CARD_BUDGET};
 use super::elements::{
     ack_action, adaptive_card, fact, mute_action, small_note, text_block, OPT_OUT,
 };
@@ -170,6 +171,7 @@ pub fn alert_card(e: &Event, ctx: &CardContext) -> Value {
         facts.push(fact("Rule", clip(rule, MAX_NAME)));
     }
     body.push(json!({"type": "FactSet", "facts": facts}));
+    body.extend(trend_chart(e, &subject(e, ctx.gateway)));
 
     let times = match (resolved, e.since.as_deref()) {
         (true, Some(since)) => match between(since, &e.at) {
@@ -216,5 +218,7 @@ pub fn alert_card(e: &Event, ctx: &CardContext) -> Value {
         let pattern = format!("{}/{}", ctx.gateway, e.sensor.as_deref().unwrap_or("*"));
         actions.extend(mute_action(&pattern));
     }
-    adaptive_card(alert_summary(e, ctx), body, actions)
+    let mut card = adaptive_card(alert_summary(e, ctx), body, actions);
+    keep_within(&mut card, CARD_BUDGET);
+    card
 }

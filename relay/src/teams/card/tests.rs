@@ -4,7 +4,7 @@ use edgetherm_proto::{Direction, Event, EventKind, Severity};
 
 use super::*;
 
-fn firing() -> Event {
+pub(super) fn firing() -> Event {
     Event {
         id: "01JD3X0Q9W8M1K7V5R2T6Y4ZBN".into(),
         kind: EventKind::Firing,
@@ -24,7 +24,7 @@ fn firing() -> Event {
     }
 }
 
-fn ctx() -> CardContext<'static> {
+pub(super) fn ctx() -> CardContext<'static> {
     CardContext {
         gateway: "dc1-gw01",
         site: Some("Datacenter 1"),
@@ -34,7 +34,7 @@ fn ctx() -> CardContext<'static> {
 }
 
 /// The structure every card must have.
-fn check_card(card: &Value) {
+pub(super) fn check_card(card: &Value) {
     assert_eq!(card["type"], "AdaptiveCard");
     assert_eq!(card["version"], "1.5");
     assert_eq!(

@@ -1,0 +1,154 @@
+//! The trend chart on an alert card: a `Chart.Line` of the sensor's recent
+//! readings, the threshold as a second, flat series, and a text sparkline
+//! as its `fallback`.
+//!
+//! `Chart.Line` is a Teams element beyond Adaptive Cards 1.5 (Microsoft
+//! Learn, "Charts in Adaptive Cards"). The card stays version 1.5: a client
+//! that does not know the element renders its fallback instead, as the
+//! schema's `fallback` promises, so the rest of the card needs nothing newer.
+
+use std::time::Duration;
+
+use edgetherm_proto::trend::{sparkline, Trend, MAX_POINTS};
+use edgetherm_proto::{Event, EventKind};
+use serde_json::{json, Value};
+
+use super::text::{clip, human_duration};
+use super::MAX_MESSAGE_BYTES;
+
+/// The element type Teams draws as a line chart.
+pub(super) const LINE_CHART: &str = "Chart.Line";
+
+/// The most a card may weigh with its chart. The activity around the card
+/// adds the summary (at most 300 characters) and a little envelope, and
+/// Teams counts the whole activity against its limit.
+pub(super) const CARD_BUDGET: usize = MAX_MESSAGE_BYTES - 4 * 1024;
+
+/// Longer spans are counted in hours: an axis from -1440 to 0 minutes reads
+/// worse than one from -24 to 0 hours.
+const MINUTES_UP_TO_S: i64 = 3 * 3600;
+
+/// A legend is a label: the facts carry the sensor's name in full.
+const MAX_LEGEND: usize = 60;
+
+/// The chart for an event's trend (firing, stale or resolved, the kinds
+/// docs/wire.md lets carry one), or None when there is nothing to draw.
+pub(super) fn trend_chart(e: &Event, subject: &str) -> Option<Value> {
+    if !matches!(
+        e.kind,
+        EventKind::Firing | EventKind::Stale | EventKind::Resolved
+    ) {
+        return None;
+    }
+    // The API drops unusable trends; this guards events queued some other way.
+    let trend = e
+        .trend
+        .as_ref()
+        .filter(|t| !t.is_empty() && t.check().is_ok())?;
+    let resolved = e.kind == EventKind::Resolved;
+    let span = Duration::from_secs(u64::from(trend.t[0].unsigned_abs()));
+
+    // x is a number, the time relative to the event's `at`, not a clock
+    // time. The points are unevenly spaced (two per slice, and gaps where a
+    // sensor was silent): the schema takes a number or a string, but leaves
+    // what a host makes of a string open (a category, evenly spaced, or
+    // maybe a date), while numbers keep the distances true. A clock time
+    // would also be in the relay's time zone, not the reader's (TIME() is
+    // for TextBlocks only); "-45" minutes needs none.
+    let (unit, seconds_per, scale) = if i64::from(trend.t[0]).abs() <= MINUTES_UP_TO_S {
+        ("Minutes", 60.0, 100.0)
+    } else {
+        ("Hours", 3600.0, 1000.0)
+    };
+    // Adding 0.0 turns a rounded -0.0 into 0.0, so the axis ends at "0".
+    let xs: Vec<f64> = trend
+        .t
+        .iter()
+        .map(|&t| (f64::from(t) / seconds_per * scale).round() / scale + 0.0)
+        .collect();
+    let celsius: Vec<f64> = trend.celsius().collect();
+
+    let mut data = vec![json!({
+        "legend": clip(subject, MAX_LEGEND),
+        "color": "categoricalBlue",
+        "values": points(&xs, celsius.iter().copied()),
+    })];
+    if let Some(t) = e.threshold.filter(|t| t.is_finite()) {
+        let t = (t * 100.0).round() / 100.0;
+        let legend = match e.direction {
+            Some(d) => format!("Threshold ({} {t:.1} °C)", d.as_str()),
+            None => format!("Threshold ({t:.1} °C)"),
+        };
+        // As many points as the readings, at the same x: a host that spaces
+        // points by index rather than value still draws it across the chart.
+        data.push(json!({
+            "legend": legend,
+            "color": "attention",
+            "values": points(&xs, std::iter::repeat(t)),
+        }));
+    }
+
+    let title = if resolved {
+        format!("The episode ({})", human_duration(span))
+    } else {
+        format!("Last {}", human_duration(span))
+    };
+    let x_title = if resolved {
+        format!("{unit} before it resolved")
+    } else {
+        format!("{unit} before this alert")
+    };
+    Some(json!({
+        "type": LINE_CHART,
+        "title": title,
+        "xAxisTitle": x_title,
+        "yAxisTitle": "°C",
+        "data": data,
+        "fallback": {
+            "type": "TextBlock",
+            "text": fallback_line(trend, e.kind == EventKind::Stale, span),
+            "wrap": true,
+        },
+    }))
+}
+
+fn points(xs: &[f64], ys: impl Iterator<Item = f64>) -> Vec<Value> {
+    xs.iter()
+        .zip(ys)
+        .map(|(x, y)| json!({"x": x, "y": y}))
+        .collect()
+}
+
+/// "▁▂▃▅▇ min -18.2 · max -14.5 · now -14.5 °C (1 h)": the curve in one line,
+/// for clients that draw no charts.
+fn fallback_line(trend: &Trend, stale: bool, span: Duration) -> String {
+    let values: Vec<f64> = trend.celsius().collect();
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let last = values.last().copied().unwrap_or(f64::NAN);
+    // A stale sensor's last reading is not its value now.
+    let last_label = if stale { "last" } else { "now" };
+    format!(
+        "{} min {lo:.1} · max {hi:.1} · {last_label} {last:.1} °C ({})",
+        sparkline(&values, MAX_POINTS / 2),
+        human_duration(span)
+    )
+}
+
+/// Replaces the card's charts with their fallbacks when the card would
+/// weigh more than `budget` bytes: the alert matters more than its curve.
+pub(super) fn keep_within(card: &mut Value, budget: usize) {
+    let size = serde_json::to_vec(&*card).map_or(usize::MAX, |v| v.len());
+    if size <= budget {
+        return;
+    }
+    if let Some(body) = card.get_mut("body").and_then(Value::as_array_mut) {
+        body.retain_mut(|el| {
+            if el["type"] != LINE_CHART {
+                return true;
+            }
+            *el = el["fallback"].take();
+            el.is_object()
+        });
+    }
+}
