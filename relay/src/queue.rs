@@ -87,6 +87,19 @@ impl Queue {
         now_ms: i64,
         limit: usize,
     ) -> Result<usize, StoreError> {
+        self.dispatch_until(routing, now_ms, limit, None)
+    }
+
+    /// `dispatch`, stopping at `until` (the rest waits for the next pass):
+    /// a router holds its fleet lease for a limited time, and two routers
+    /// at once could each miss the other's queued cards.
+    pub fn dispatch_until(
+        &self,
+        routing: &Routing,
+        now_ms: i64,
+        limit: usize,
+        until: Option<std::time::Instant>,
+    ) -> Result<usize, StoreError> {
         let mut created = 0;
         let conversations = self.store.conversations()?;
         for c in conversations.iter().filter(|c| c.welcome_pending) {
@@ -107,6 +120,10 @@ impl Queue {
         }
         let mut queued_cards = self.queued_cards()?;
         for (seq, mut q) in self.store.pending(limit)? {
+            if until.is_some_and(|u| std::time::Instant::now() >= u) {
+                // Not done: the orphan check below waits for a full pass.
+                return Ok(created);
+            }
             if q.event.alert.is_none() {
                 q.event.alert = self.episode_of(&q)?;
             }

@@ -126,6 +126,23 @@ impl Sender {
         true
     }
 
+    /// Counts a send in this relay's limiter and, in a fleet, in the store,
+    /// for whichever relay sends to the conversation next.
+    fn record_send(&mut self, conv: &crate::conversations::ConversationRef) {
+        let tenant = conv.tenant_id.as_deref().unwrap_or_default();
+        self.limiter
+            .record(tenant, &conv.conversation_id, Instant::now());
+        if self.leased.is_some() {
+            if let Err(e) = self
+                .store
+                .backend()
+                .record_send(&conv.conversation_id, now_ms())
+            {
+                tracing::error!(error = %e, "cannot record a send for the fleet's rate limits");
+            }
+        }
+    }
+
     /// True when this instance may send to `conversation` now.
     fn holds(&mut self, conversation: &str) -> bool {
         let stale = self
@@ -156,11 +173,13 @@ impl Sender {
         let routing = self.routing.clone();
         let (store, member) = (self.store.clone(), self.member.clone());
         let dispatch = move || {
-            // One router in the fleet: it alone sees every open episode.
+            // One router in the fleet: it alone sees every open episode,
+            // and it stops well before the lease it just renewed runs out.
             if !member.leads(&store, Role::Dispatch) {
                 return Ok(0);
             }
-            queue.dispatch(&routing, now_ms(), 500)
+            let until = Instant::now() + member.lease / 3;
+            queue.dispatch_until(&routing, now_ms(), 500, Some(until))
         };
         match tokio::task::spawn_blocking(dispatch).await {
             Ok(Err(e)) => tracing::error!(error = %e, "cannot route events into the send queue"),
@@ -220,17 +239,6 @@ impl Sender {
                 soonest = Some(soonest.map_or(wait, |s| s.min(wait)));
                 continue;
             }
-            self.limiter
-                .record(&tenant, &conv.conversation_id, Instant::now());
-            if self.leased.is_some() {
-                if let Err(e) = self
-                    .store
-                    .backend()
-                    .record_send(&conv.conversation_id, now_ms())
-                {
-                    tracing::error!(error = %e, "cannot record a send for the fleet's rate limits");
-                }
-            }
             self.execute(seq, job, &conv).await;
         }
         soonest
@@ -287,6 +295,9 @@ impl Sender {
             Action::Welcome => (card::text_activity(&card::welcome_text(), tenant), None),
             Action::Text { text } => (card::text_activity(text, tenant), None),
         };
+        // Recorded as late as possible: Teams counts a message when it
+        // arrives, and the card was being built until now.
+        self.record_send(conv);
         let result = match &update_of {
             Some(id) => self
                 .connector

@@ -13,6 +13,7 @@ pub mod events;
 pub mod fake_graph;
 pub mod fake_login;
 pub mod fake_teams;
+pub mod fleet;
 pub mod http;
 pub mod postgres;
 pub mod relay_proc;
