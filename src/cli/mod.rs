@@ -3,6 +3,7 @@
 mod check;
 mod query;
 mod scan;
+mod trend;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,20 +63,23 @@ read-only registers) — with their current values, then print [[sensor]] blocks
         #[arg(long, default_value = "5s", value_name = "DURATION")]
         listen: String,
     },
-    /// Ask the running agent: last values, alert states, outbox depth.
+    /// Ask the running agent: last values and hour, alert states, outbox depth.
     #[command(
         long_about = "Ask the running agent (over the control socket in its data_dir) for each sensor's last \
-value and age, each alert's state, the outbox depth and the store's size. Exits 1 with a clear message if no agent runs."
+value and age, its last hour as a sparkline (▁ its lowest to █ its highest reading of the hour), each alert's \
+state, the outbox depth and the store's size. Exits 1 with a clear message if no agent runs."
     )]
     Status {
-        /// Print JSON instead of a table
+        /// Print JSON instead of a table (`last_hour`: up to 36 values, °C, oldest first)
         #[arg(long)]
         json: bool,
     },
-    /// Show a sensor's stored readings.
+    /// Show a sensor's stored readings, with a sparkline or a chart.
     #[command(
-        long_about = "Show the readings of one sensor from the local store, oldest first. Works whether or not \
-the agent is running (asks it if it is, reads the store directly if not)."
+        long_about = "Show the readings of one sensor from the local store, oldest first, under one line with \
+a sparkline and their lowest, highest and mean value (faults are counted, not drawn). With --plot, a chart \
+sized to the terminal instead of the rows. Works whether or not the agent is running (asks it if it is, reads \
+the store directly if not)."
     )]
     History {
         /// Sensor id (as in the config)
@@ -86,9 +90,12 @@ the agent is running (asks it if it is, reads the store directly if not)."
         /// At most this many readings
         #[arg(long, default_value_t = 10_000)]
         limit: usize,
-        /// Print JSON lines instead of a table
+        /// Print JSON lines instead of a table (the readings only)
         #[arg(long)]
         json: bool,
+        /// Draw a chart (time across, °C up, faults marked × on the time axis) instead of listing the rows
+        #[arg(long, conflicts_with = "json")]
+        plot: bool,
     },
     /// Send a clearly-marked test alert through the whole chain.
     #[command(
@@ -163,9 +170,17 @@ pub fn main(cli: Cli) -> ExitCode {
             since,
             limit,
             json,
-        } => with_config(cli.config, |cfg| {
-            query::history(cfg, &sensor, &since, limit, json)
-        }),
+            plot,
+        } => {
+            let show = match (json, plot) {
+                (true, _) => query::Show::Json,
+                (_, true) => query::Show::Plot,
+                _ => query::Show::Rows,
+            };
+            with_config(cli.config, |cfg| {
+                query::history(cfg, &sensor, &since, limit, show)
+            })
+        }
         Command::TestAlert => with_config(cli.config, query::test_alert),
     }
 }

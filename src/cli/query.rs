@@ -9,6 +9,8 @@ use crate::control::{self, AskError, HistoryRow, Reply, Request, StatusReport};
 use crate::reading::Wall;
 use crate::store::{Store, StoreOptions};
 
+use super::trend;
+
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -54,8 +56,15 @@ pub fn render_status(s: &StatusReport) -> String {
             "NOT synced (stamps estimated)"
         }
     );
+    // Older agents send no last hour: no empty column then.
+    let spark = s.sensors.iter().any(|x| !x.last_hour.is_empty());
+    let head = if spark {
+        format!("{:<w$}  ", "LAST HOUR", w = trend::STATUS_WIDTH)
+    } else {
+        String::new()
+    };
     out += &format!(
-        "\n{:<22} {:<8} {:>10} {:>10}  {}\n",
+        "\n{:<22} {:<8} {:>10} {:>10}  {head}{}\n",
         "SENSOR", "KIND", "VALUE", "AGE", "NOTE"
     );
     for x in &s.sensors {
@@ -65,14 +74,21 @@ pub fn render_status(s: &StatusReport) -> String {
             .clone()
             .or_else(|| x.fault.as_ref().map(|f| format!("fault: {f}")))
             .unwrap_or_default();
-        out += &format!(
-            "{:<22} {:<8} {:>10} {:>10}  {}\n",
+        let line = format!(
+            "{:<22} {:<8} {:>10} {:>10}  {}{}",
             x.id,
             x.kind,
             value,
             age(x.age_s),
+            if spark {
+                trend::status_cell(&x.last_hour) + "  "
+            } else {
+                String::new()
+            },
             note
         );
+        out += line.trim_end();
+        out.push('\n');
     }
     out += &format!(
         "\n{:<22} {:<22} {:<14} {}\n",
@@ -139,8 +155,19 @@ pub fn render_status(s: &StatusReport) -> String {
     out
 }
 
+/// How `history` shows the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    /// A summary line with a sparkline, then one line a reading.
+    Rows,
+    /// The summary and a chart, no rows.
+    Plot,
+    /// One JSON object a reading, nothing else.
+    Json,
+}
+
 /// `edgetherm history SENSOR --since D`.
-pub fn history(cfg: &Config, sensor: &str, since: &str, limit: usize, json: bool) -> ExitCode {
+pub fn history(cfg: &Config, sensor: &str, since: &str, limit: usize, show: Show) -> ExitCode {
     let Some(back) = parse_duration(since) else {
         return fail(format!(
             "--since {since:?}: expected a duration like \"30m\", \"1h\" or \"7d\""
@@ -171,8 +198,33 @@ pub fn history(cfg: &Config, sensor: &str, since: &str, limit: usize, json: bool
         }
         Err(e) => return fail(e),
     };
+    if rows.is_empty() {
+        if show != Show::Json {
+            eprintln!("no readings of {sensor:?} in the last {since}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    if show != Show::Json {
+        let points: Vec<(Option<i64>, Option<f64>)> = rows.iter().map(trend::point).collect();
+        let values: Vec<Option<f64>> = points.iter().map(|p| p.1).collect();
+        let width = trend::terminal_width();
+        let cut = rows.len() >= limit;
+        let spark = (show == Show::Rows).then_some(width);
+        println!(
+            "{}",
+            trend::summary_line(sensor, &values, since, cut, spark)
+        );
+        if show == Show::Plot {
+            let timed: Vec<(i64, Option<f64>)> = points
+                .iter()
+                .filter_map(|&(ms, v)| Some((ms?, v)))
+                .collect();
+            print!("{}", trend::plot(&timed, width, trend::PLOT_HEIGHT));
+            return ExitCode::SUCCESS;
+        }
+    }
     for r in &rows {
-        if json {
+        if show == Show::Json {
             println!("{}", serde_json::to_string(r).expect("serialises"));
         } else {
             let what = match (&r.value, &r.fault) {
@@ -187,9 +239,6 @@ pub fn history(cfg: &Config, sensor: &str, since: &str, limit: usize, json: bool
                 what
             );
         }
-    }
-    if rows.is_empty() && !json {
-        eprintln!("no readings of {sensor:?} in the last {since}");
     }
     ExitCode::SUCCESS
 }

@@ -3,6 +3,7 @@
 //! the network). One JSON request line, one JSON reply line.
 
 mod client;
+mod last_hour;
 mod server;
 
 use serde::{Deserialize, Serialize};
@@ -107,6 +108,11 @@ pub struct StatusReport {
     /// The relay uplink, if `[relay]` is configured.
     #[serde(default)]
     pub relay: Option<crate::uplink::UplinkStatus>,
+    /// The core's wall clock (ms) when it made the report, estimated like
+    /// the stamps if the clock is not synced: the last hour ends there.
+    /// Handed from the core to the socket server in memory, never sent.
+    #[serde(skip)]
+    pub wall_ms: i64,
 }
 
 /// One sensor in `status`.
@@ -126,6 +132,10 @@ pub struct SensorStatus {
     pub fault: Option<String>,
     /// Why the sensor is not being read, if it is not.
     pub note: Option<String>,
+    /// The last hour's values (°C), oldest first, thinned to at most 36
+    /// (each slice's lowest and highest); absent from older agents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_hour: Vec<f64>,
 }
 
 /// One stored reading in `history`.

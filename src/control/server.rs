@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{HistoryRow, Reply, Request};
+use super::{HistoryRow, Reply, Request, StatusReport};
 use crate::store::Store;
 use crate::uplink::{TestOutcome, UplinkHandle};
 
@@ -120,6 +120,7 @@ async fn handle(
                 });
                 match (reply, uplink) {
                     (Reply::TestAlert { id, .. }, Some(u)) => follow_test(u, id).await,
+                    (Reply::Status(s), _) => with_last_hour(store, s).await,
                     (reply, _) => reply,
                 }
             }
@@ -129,6 +130,20 @@ async fn handle(
     body.push(b'\n');
     write.write_all(&body).await?;
     write.shutdown().await
+}
+
+/// Adds each sensor's last hour to the core's report. Here, not in the
+/// core: the core's thread is the agent's only one, and these are store scans.
+async fn with_last_hour(store: &Store, mut report: Box<StatusReport>) -> Reply {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        super::last_hour::fill(&store, &mut report.sensors, report.wall_ms);
+        Reply::Status(report)
+    })
+    .await
+    .unwrap_or(Reply::Error {
+        message: "reading the sensors' last hour failed".into(),
+    })
 }
 
 /// Waits for the uplink to carry a test event to the relay, and says where

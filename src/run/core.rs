@@ -395,7 +395,7 @@ impl Core {
     }
 
     fn status(&mut self) -> StatusReport {
-        let (now, _) = self.now();
+        let (now, wall) = self.now();
         let row = |id: &str, name: Option<String>, kind: &str, note: Option<String>| {
             let last = self.last.get(id).cloned().unwrap_or_default();
             SensorStatus {
@@ -406,6 +406,8 @@ impl Core {
                 age_s: last.value.map(|(_, at)| now.since(at) / 1000),
                 fault: last.fault.map(|f| f.to_string()),
                 note,
+                // Read from the store by the socket server, off this thread.
+                last_hour: Vec::new(),
             }
         };
         let mut sensors: Vec<SensorStatus> = Vec::new();
@@ -459,6 +461,7 @@ impl Core {
             damaged_blocks: self.store.damaged_blocks(),
             events_held: self.unsaved.iter().map(|o| o.events.len() as u64).sum(),
             mqtt,
+            wall_ms: wall.ms,
         }
     }
 }

@@ -17,6 +17,7 @@ mod sigkill;
 mod stale;
 mod store_access;
 mod store_loss;
+mod trend;
 
 fn sensor(id: &str, kind: &str, extra: &str, interval: &str) -> String {
     format!("[[sensor]]\nid = \"{id}\"\nkind = \"{kind}\"\n{extra}\ninterval = \"{interval}\"\n\n")
