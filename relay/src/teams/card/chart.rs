@@ -73,12 +73,14 @@ pub(super) fn trend_chart(e: &Event, subject: &str) -> Option<Value> {
         "color": "categoricalBlue",
         "values": points(&xs, celsius.iter().copied()),
     })];
-    if let Some(t) = e.threshold.filter(|t| t.is_finite()) {
-        let t = (t * 100.0).round() / 100.0;
-        let legend = match e.direction {
-            Some(d) => format!("Threshold ({} {t:.1} °C)", d.as_str()),
-            None => format!("Threshold ({t:.1} °C)"),
-        };
+    let threshold = e
+        .threshold
+        .filter(|t| t.is_finite())
+        .map(|t| (t * 100.0).round() / 100.0);
+    if let Some(t) = threshold {
+        // Short: at phone width a longer legend folds into "+1 item" and
+        // leaves the red line unlabelled (seen in the Agents Playground).
+        let legend = format!("Threshold {t:.1} °C");
         // As many points as the readings, at the same x: a host that spaces
         // points by index rather than value still draws it across the chart.
         data.push(json!({
@@ -98,11 +100,14 @@ pub(super) fn trend_chart(e: &Event, subject: &str) -> Option<Value> {
     } else {
         format!("{unit} before this alert")
     };
+    let (y_min, y_max) = y_bounds(celsius.iter().copied().chain(threshold));
     Some(json!({
         "type": LINE_CHART,
         "title": title,
         "xAxisTitle": x_title,
         "yAxisTitle": "°C",
+        "yMin": y_min,
+        "yMax": y_max,
         "data": data,
         "fallback": {
             "type": "TextBlock",
@@ -110,6 +115,35 @@ pub(super) fn trend_chart(e: &Event, subject: &str) -> Option<Value> {
             "wrap": true,
         },
     }))
+}
+
+/// Round bounds for the y axis, at most five steps of 0.1, 0.2, 0.5, 1, 2,
+/// 2.5, 5, 10... °C apart, around the readings and the threshold. Left to
+/// itself the renderer starts the axis at 0: readings at -18 °C were
+/// squeezed into the bottom third under labels like -4.68 and -9.37.
+fn y_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let round = |v: f64| (v * 100.0).round() / 100.0 + 0.0;
+    for step in [
+        0.1, 0.2, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0, 25.0, 50.0, 100.0,
+    ] {
+        let a = (lo / step).floor() * step;
+        let mut b = (hi / step).ceil() * step;
+        if b - a < step / 2.0 {
+            b = a + step;
+        }
+        if ((b - a) / step).round() <= 5.0 {
+            return (round(a), round(b));
+        }
+    }
+    (lo.floor(), hi.ceil())
 }
 
 fn points(xs: &[f64], ys: impl Iterator<Item = f64>) -> Vec<Value> {

@@ -77,7 +77,12 @@ fn a_firing_card_draws_the_readings_and_the_threshold() {
     assert_eq!(data.len(), 2, "sensor and threshold: {chart}");
     let (sensor, threshold) = (&data[0], &data[1]);
     assert_eq!(sensor["legend"], "Rack 1 inlet");
-    assert_eq!(threshold["legend"], "Threshold (above 30.0 °C)");
+    assert_eq!(threshold["legend"], "Threshold 30.0 °C");
+    // Round bounds around readings and threshold, not an axis from 0.
+    assert_eq!(
+        (chart["yMin"].as_f64(), chart["yMax"].as_f64()),
+        (Some(24.0), Some(34.0))
+    );
     assert_eq!(threshold["color"], "attention");
 
     // The readings in °C, at minutes before `at`, oldest first.
@@ -307,5 +312,28 @@ fn the_axis_ends_at_zero_not_minus_zero() {
     let card = alert_card(&e, &ctx());
     let s = charts(&card)[0].to_string();
     assert!(!s.contains("-0.0"), "{s}");
-    assert!(s.contains("Threshold (below -18.0 °C)"), "{s}");
+    assert!(s.contains("Threshold -18.0 °C"), "{s}");
+}
+
+#[test]
+fn the_y_axis_spans_round_values_around_the_curve() {
+    let mut t = hour_trend();
+    // A freezer: -18.7 to -9.95 °C, threshold -15.
+    t.v = t.v.iter().map(|&v| v - 4370).collect();
+    let mut e = with_trend(firing(), t.clone());
+    e.threshold = Some(-15.0);
+    let card = alert_card(&e, &ctx());
+    let chart = charts(&card)[0];
+    let (lo, hi) = (
+        chart["yMin"].as_f64().unwrap(),
+        chart["yMax"].as_f64().unwrap(),
+    );
+    let values: Vec<f64> = t.celsius().collect();
+    assert!(values.iter().all(|v| (lo..=hi).contains(v)), "{lo}..{hi}");
+    assert!(
+        hi <= 0.0,
+        "no axis up to 0 for readings far below it: {lo}..{hi}"
+    );
+    assert!((lo..=hi).contains(&-15.0));
+    assert_eq!((lo, hi), (-20.0, -7.5), "five steps of 2.5 °C");
 }
