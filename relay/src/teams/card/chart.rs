@@ -117,10 +117,11 @@ pub(super) fn trend_chart(e: &Event, subject: &str) -> Option<Value> {
     }))
 }
 
-/// Round bounds for the y axis, at most five steps of 0.1, 0.2, 0.5, 1, 2,
+/// Round bounds for the y axis, exactly five steps of 0.1, 0.2, 0.5, 1, 2,
 /// 2.5, 5, 10... °C apart, around the readings and the threshold. Left to
 /// itself the renderer starts the axis at 0: readings at -18 °C were
-/// squeezed into the bottom third under labels like -4.68 and -9.37.
+/// squeezed into the bottom third under labels like -4.68 and -9.37. It
+/// draws five intervals, so five steps make every label a round number.
 fn y_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
@@ -139,8 +140,12 @@ fn y_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
         if b - a < step / 2.0 {
             b = a + step;
         }
-        if ((b - a) / step).round() <= 5.0 {
-            return (round(a), round(b));
+        let steps = ((b - a) / step).round();
+        if steps <= 5.0 {
+            // Pad to five steps, above first: room over the curve's top.
+            let above = ((5.0 - steps) / 2.0).ceil();
+            let below = 5.0 - steps - above;
+            return (round(a - below * step), round(b + above * step));
         }
     }
     (lo.floor(), hi.ceil())

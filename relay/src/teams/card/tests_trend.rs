@@ -317,6 +317,9 @@ fn the_axis_ends_at_zero_not_minus_zero() {
 
 #[test]
 fn the_y_axis_spans_round_values_around_the_curve() {
+    // Five steps of a round size, so each of the renderer's five
+    // intervals ends on a round label.
+    let five = |lo: f64, hi: f64, step: f64| ((hi - lo) / step - 5.0).abs() < 1e-9;
     let mut t = hour_trend();
     // A freezer: -18.7 to -9.95 °C, threshold -15.
     t.v = t.v.iter().map(|&v| v - 4370).collect();
@@ -336,4 +339,19 @@ fn the_y_axis_spans_round_values_around_the_curve() {
     );
     assert!((lo..=hi).contains(&-15.0));
     assert_eq!((lo, hi), (-20.0, -7.5), "five steps of 2.5 °C");
+    assert!(five(lo, hi, 2.5));
+
+    // A narrower curve is padded to five steps, more above than below.
+    let mut narrow = e.clone();
+    narrow.trend = Some(Trend {
+        t: vec![-120, -60, 0],
+        v: vec![-1870, -1800, -1760],
+    });
+    let card = alert_card(&narrow, &ctx());
+    let chart = charts(&card)[0];
+    let bounds = (
+        chart["yMin"].as_f64().unwrap(),
+        chart["yMax"].as_f64().unwrap(),
+    );
+    assert_eq!(bounds, (-19.0, -14.0), "five steps of 1 °C");
 }
