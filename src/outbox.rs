@@ -32,21 +32,30 @@ pub fn log_event(e: &Event) {
 /// Logs every outbox event not logged yet, oldest first. With `remove` (no
 /// relay configured: the log is the only destination) logged events leave
 /// the outbox; otherwise they stay for the relay uplink. Returns how many.
+///
+/// Progress is taken before the removal, so a write that fails (a full disk)
+/// never logs an event twice; events logged but not yet removed are removed
+/// by a later call.
 pub fn drain_to_log(store: &Store, remove: bool) -> Result<usize, StoreError> {
     let mut total = 0;
     loop {
-        let batch = store.outbox_after(store.logged_upto(), 256)?;
+        let upto = store.logged_upto();
+        let from = if remove { 0 } else { upto };
+        let batch = store.outbox_after(from, 256)?;
         let Some(&(last, _)) = batch.last() else {
             return Ok(total);
         };
-        for (_, e) in &batch {
+        let fresh: Vec<&(u64, Event)> = batch.iter().filter(|(s, _)| *s > upto).collect();
+        for (_, e) in &fresh {
             log_event(e);
+        }
+        total += fresh.len();
+        if !fresh.is_empty() {
+            store.set_logged_upto(last)?;
         }
         if remove {
             let seqs: Vec<u64> = batch.iter().map(|(s, _)| *s).collect();
             store.outbox_remove(&seqs)?;
         }
-        store.set_logged_upto(last)?;
-        total += batch.len();
     }
 }

@@ -306,7 +306,9 @@ impl Core {
                     u.wake.notify_one();
                 }
             }
-            Err(e) => tracing::error!(error = %e, "cannot read the outbox; will retry"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot log the outbox, or record that it was logged; retried at the next event or tick")
+            }
         }
     }
 

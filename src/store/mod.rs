@@ -123,6 +123,10 @@ struct Inner {
     /// Next outbox sequence number (our own counter: sled's `generate_id` can
     /// go back when sled loses its log tail).
     next_seq: Mutex<u64>,
+    /// The last outbox sequence number logged by this process or, before
+    /// that, recorded in sled: kept here so that a failed write of the
+    /// progress (a full disk) cannot make the same events be logged again.
+    logged_upto: std::sync::atomic::AtomicU64,
     /// The integrity record's open slot files.
     slots: Mutex<integrity::Slots>,
     /// Set when a sled write failed: the next write reopens sled first.

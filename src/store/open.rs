@@ -166,6 +166,7 @@ impl Store {
                 sled: RwLock::new(Some(h)),
                 record: Mutex::new(record),
                 next_seq: Mutex::new(last_seq + 1),
+                logged_upto: logged.into(),
                 slots: Mutex::default(),
                 failed: Mutex::new(None),
             }),

@@ -2,6 +2,8 @@
 //! never trimmed for space; every commit and removal keeps the integrity
 //! record (see `integrity`) in step.
 
+use std::sync::atomic::Ordering;
+
 use edgetherm_proto::Event;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -85,12 +87,21 @@ impl Store {
         }
     }
 
-    /// Outbox events with a sequence number above `after`, oldest first.
+    /// Committed outbox events with a sequence number above `after`, oldest
+    /// first. A commit whose flush failed is left out: sled shows its writes
+    /// at once, but the events are held by the caller, not saved, until a
+    /// later commit of them succeeds.
     pub fn outbox_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Event)>, StoreError> {
         let mut out = Vec::new();
         let start = after.saturating_add(1).to_be_bytes();
+        let end = self
+            .inner
+            .next_seq
+            .lock()
+            .expect("store lock")
+            .to_be_bytes();
         let h = self.sled()?;
-        for item in h.outbox.range(start..).take(limit) {
+        for item in h.outbox.range(start..end).take(limit) {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             out.push(self.decode_event(&k, &v)?);
         }
@@ -154,20 +165,23 @@ impl Store {
 
     /// The last outbox sequence number written to the log.
     pub fn logged_upto(&self) -> u64 {
-        self.sled()
-            .ok()
-            .and_then(|h| h.meta.get(META_LOGGED_UPTO).ok().flatten())
-            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0)
+        self.inner.logged_upto.load(Ordering::Acquire)
     }
 
-    /// Records that events up to `seq` were logged. Not flushed by itself: it
-    /// reaches the disk with the next commit or flush, and a crash before
-    /// then only means those events are logged once more.
+    /// Records that events up to `seq` were logged. This process takes it at
+    /// once, even if the write fails, so nothing is logged twice while the
+    /// disk is full. Not flushed by itself: it reaches the disk with the next
+    /// commit or flush, and a crash before then only means those events are
+    /// logged once more.
     pub fn set_logged_upto(&self, seq: u64) -> Result<(), StoreError> {
+        let upto = self
+            .inner
+            .logged_upto
+            .fetch_max(seq, Ordering::AcqRel)
+            .max(seq);
         self.sled()?
             .meta
-            .insert(META_LOGGED_UPTO, &seq.to_be_bytes())
+            .insert(META_LOGGED_UPTO, &upto.to_be_bytes())
             .map_err(|e| self.note(self.sled_err(e)))?;
         Ok(())
     }

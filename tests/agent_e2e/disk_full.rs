@@ -113,6 +113,15 @@ fn held_events_are_saved_once_space_returns_without_a_restart() {
         .map(|e| e.id().to_string())
         .collect();
     assert!(logged.len() >= 4, "events were logged:\n{}", agent.log());
+    // Each once: a failed write of the log's progress must not log the
+    // same events again at every retry.
+    let distinct: std::collections::BTreeSet<&String> = logged.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        logged.len(),
+        "an event was logged more than once:\n{}",
+        agent.log()
+    );
     assert_eq!(
         count(&agent, "never saved"),
         0,
