@@ -35,6 +35,7 @@ fn rule(above: Option<f64>, below: Option<f64>, hysteresis: f64, for_s: u64) -> 
         repeat: None,
         flap_window: Duration::from_secs(600),
         flap_changes: 1000,
+        trend: Some(Duration::from_secs(3600)),
     }
 }
 

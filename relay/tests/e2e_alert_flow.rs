@@ -6,7 +6,8 @@
 //! Proves: a crossing of `above` is exactly one card in the installed
 //! conversation, naming its sensor and rule; a value inside the hysteresis
 //! band changes nothing; back at or below `above − hysteresis` the same
-//! activity is PUT with the resolved state; `edgetherm test-alert` exits 0
+//! activity is PUT with the resolved state; both draw the agent's trend of
+//! the sensor as a chart with the threshold; `edgetherm test-alert` exits 0
 //! once the relay has it and its card arrives; nothing else is sent.
 
 mod common;
@@ -48,6 +49,34 @@ above = 30.0
 hysteresis = 1.0
 flap_changes = 1000
 "#;
+
+/// The card's `Chart.Line`: the readings' y values and the threshold's, and
+/// that it has a fallback for clients without charts.
+fn chart(body: &serde_json::Value) -> (Vec<f64>, Vec<f64>) {
+    fn find(v: &serde_json::Value) -> Option<&serde_json::Value> {
+        match v {
+            serde_json::Value::Object(m)
+                if m.get("type").and_then(|t| t.as_str()) == Some("Chart.Line") =>
+            {
+                Some(v)
+            }
+            serde_json::Value::Object(m) => m.values().find_map(find),
+            serde_json::Value::Array(a) => a.iter().find_map(find),
+            _ => None,
+        }
+    }
+    let c = find(body).unwrap_or_else(|| panic!("no Chart.Line in {body}"));
+    assert_eq!(c["fallback"]["type"], "TextBlock", "{c}");
+    let ys = |i: usize| -> Vec<f64> {
+        c["data"][i]["values"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no series {i} in {c}"))
+            .iter()
+            .map(|p| p["y"].as_f64().unwrap())
+            .collect()
+    };
+    (ys(0), ys(1))
+}
 
 /// POSTs of a card carrying `episode` (its Acknowledge button's data).
 fn cards<'a>(calls: &'a [Call], episode: &str) -> Vec<&'a Call> {
@@ -96,6 +125,11 @@ fn crossing_is_one_card_resolve_updates_it_and_test_alert_arrives() {
             "the card does not show {want:?}: {text}"
         );
     }
+    // The curve the agent sent: 20 °C, then the 31.5 that fired, last.
+    let (readings, threshold) = chart(&card.body);
+    assert!(readings.contains(&20.0), "{readings:?}");
+    assert_eq!(readings.last(), Some(&31.5), "{readings:?}");
+    assert!(threshold.iter().all(|t| *t == 30.0), "{threshold:?}");
 
     // 29 °C is below 30 but inside the 2 °C band: still firing, nothing
     // logged, nothing sent (five reads at 200 ms would have shown it).
@@ -130,6 +164,12 @@ fn crossing_is_one_card_resolve_updates_it_and_test_alert_arrives() {
         "{text}"
     );
     assert_eq!(update.conversation.as_deref(), Some(CONV));
+    // The whole episode: from before the crossing down to the resolve.
+    let (readings, _) = chart(&update.body);
+    for want in [20.0, 31.5, 29.0] {
+        assert!(readings.contains(&want), "{want} not in {readings:?}");
+    }
+    assert_eq!(readings.last(), Some(&28.0), "{readings:?}");
 
     // The simulated sensor went through the same on its own by now.
     agent.wait_events("the room alert's resolve", within, |ev| {

@@ -20,6 +20,9 @@ use walker::{Ctx, Fields};
 /// The default config path.
 pub const DEFAULT_PATH: &str = "/etc/edgetherm/edgetherm.toml";
 
+/// How far back a rule's events carry readings when it says nothing (`trend`).
+pub const DEFAULT_TREND: Duration = Duration::from_secs(3600);
+
 /// A fully validated agent config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -259,6 +262,9 @@ pub struct RuleConfig {
     pub flap_window: Duration,
     /// State changes within `flap_window` that make an alert flapping.
     pub flap_changes: u32,
+    /// How far back the readings sent with this rule's events reach; `None`
+    /// sends none (`trend = "off"`).
+    pub trend: Option<Duration>,
 }
 
 impl RuleConfig {

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use super::walker::{Ctx, Fields};
-use super::{glob_match, RuleConfig, Severity};
+use edgetherm_proto::trend::MAX_SPAN_S;
+
+use super::walker::{At, Ctx, Fields};
+use super::{glob_match, RuleConfig, Severity, DEFAULT_TREND};
 
 /// `sensor_ids`: every sensor id declared, including those of sensors with errors.
 pub fn rules(
@@ -116,6 +118,7 @@ fn rule(
     let severity = t.choice(ctx, "severity", &["info", "warning", "critical"]);
     let flap_window = t.duration(ctx, "flap_window");
     let flap_changes = t.integer(ctx, "flap_changes", 2, 1000);
+    let trend = t.duration_or(ctx, "trend", "off");
 
     if above.is_none()
         && below.is_none()
@@ -167,6 +170,24 @@ fn rule(
             ok = false;
         }
     }
+    if let Some(At {
+        value: Some(d),
+        span,
+    }) = &trend
+    {
+        let most = Duration::from_secs(MAX_SPAN_S as u64);
+        let problem = if *d < Duration::from_secs(1) {
+            Some("expected at least \"1s\", or \"off\" for no trend")
+        } else if *d > most {
+            Some("expected at most \"24h\" (the longest span a trend may cover), or \"off\"")
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            ctx.error(span, &t.name("trend"), p);
+            ok = false;
+        }
+    }
     let severity = severity.map_or(Severity::Warning, |s| match s.value.as_str() {
         "info" => Severity::Info,
         "critical" => Severity::Critical,
@@ -187,5 +208,6 @@ fn rule(
         repeat: repeat.map(|r| r.value),
         flap_window: flap_window.map_or(Duration::from_secs(600), |f| f.value),
         flap_changes: flap_changes.map_or(6, |f| f.value as u32),
+        trend: trend.map_or(Some(DEFAULT_TREND), |t| t.value),
     })
 }

@@ -231,6 +231,20 @@ impl<'t, 'i> Fields<'t, 'i> {
         })
     }
 
+    /// A duration string, or `word` (e.g. "off") for none.
+    pub fn duration_or(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &'static str,
+        word: &str,
+    ) -> Option<At<Option<Duration>>> {
+        let expected = format!("\"{word}\" or {DURATION_HINT}");
+        self.typed(ctx, key, &expected, |v| match v.as_str()? {
+            s if s.trim() == word => Some(None),
+            s => parse_duration(s).map(Some),
+        })
+    }
+
     /// A size string.
     pub fn size(&mut self, ctx: &mut Ctx<'_>, key: &'static str) -> Option<At<u64>> {
         self.typed(ctx, key, SIZE_HINT, |v| v.as_str().and_then(parse_size))

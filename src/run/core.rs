@@ -227,8 +227,10 @@ impl Core {
 
     /// Saves state changes and events durably, everything still held in one
     /// commit; on failure keeps them in memory and retries (every tick).
-    fn save(&mut self, out: Output) {
+    fn save(&mut self, mut out: Output) {
         if !out.is_empty() {
+            // Before the commit, so the trend is saved with its event (once: retries keep it).
+            super::trend::attach(&self.store, &self.cfg.rules, &mut out.events);
             self.unsaved.push(out);
         }
         if self.unsaved.is_empty() {

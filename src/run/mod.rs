@@ -4,6 +4,7 @@ mod core;
 pub mod malloc;
 mod poller;
 mod store_report;
+pub mod trend;
 
 use std::time::Duration;
 

@@ -71,6 +71,7 @@ fn minimal_rule_has_the_documented_defaults() {
     assert_eq!(r.repeat, None);
     assert_eq!(r.flap_window, Duration::from_secs(600));
     assert_eq!(r.flap_changes, 6);
+    assert_eq!(r.trend, Some(Duration::from_secs(3600)));
     assert!(r.covers("s1"));
     assert_eq!(c.rules[1].id, "rule-2");
     assert_eq!(c.rules[1].stale, Some(Duration::from_secs(60)));

@@ -92,6 +92,7 @@ const ALL_KEYS: &[(&str, &[&str])] = &[
             "repeat",
             "flap_window",
             "flap_changes",
+            "trend",
         ],
     ),
 ];

@@ -100,7 +100,7 @@ proptest! {
     fn parse_never_panics_on_odd_values(
         key in prop::sample::select(vec![
             "retention", "max_disk", "flush_interval", "interval", "for", "stale", "repeat", "above", "hysteresis",
-            "address", "flap_changes", "period", "cycle", "value", "sensors",
+            "address", "flap_changes", "period", "cycle", "value", "sensors", "trend",
         ]),
         value in prop_oneof![
             "\"[0-9.]{0,25}(ms|s|m|h|d|w|B|KiB|MiB|GiB|TB)?\"",

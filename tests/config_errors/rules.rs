@@ -1,6 +1,8 @@
-//! Rule errors: sensor globs, thresholds, hysteresis and ids.
+//! Rule errors: sensor globs, thresholds, hysteresis, ids and trends.
 
-use crate::{check, errors, expect_one, render, toml, with_sim};
+use std::time::Duration;
+
+use crate::{check, errors, expect_one, parse_ok, render, toml, with_sim};
 
 #[test]
 fn rule_glob_matching_no_sensor() {
@@ -197,4 +199,36 @@ fn rule_ids() {
             "expected an explicit `id`",
         ],
     );
+}
+
+#[test]
+fn trend_is_a_duration_up_to_a_day_or_off() {
+    let rule = |trend: &str| {
+        with_sim(&[
+            "[[rule]]",
+            "sensors = \"s1\"",
+            "above = 30.0",
+            &format!("trend = {trend}"),
+        ])
+    };
+    for (value, fragment) in [
+        ("\"2d\"", "expected at most \"24h\""),
+        ("\"24h1s\"", "expected at most \"24h\""),
+        ("\"0s\"", "expected at least \"1s\", or \"off\" for no trend"),
+        ("\"500ms\"", "expected at least \"1s\""),
+        (
+            "\"none\"",
+            "expected \"off\" or a duration like \"500ms\", \"10s\", \"5m\", \"2h\", \"7d\" or \"1h30m\", found the string \"none\"",
+        ),
+        ("60", "expected \"off\" or a duration"),
+        ("false", "expected \"off\" or a duration"),
+    ] {
+        expect_one(&rule(value), 8, 9, "[[rule]] #1: trend", &[fragment]);
+    }
+    let ok = parse_ok(&rule("\"24h\""));
+    assert_eq!(ok.rules[0].trend, Some(Duration::from_secs(86_400)));
+    let ok = parse_ok(&rule("\"off\""));
+    assert_eq!(ok.rules[0].trend, None);
+    let ok = parse_ok(&rule("\"90m\""));
+    assert_eq!(ok.rules[0].trend, Some(Duration::from_secs(5_400)));
 }

@@ -127,7 +127,7 @@ fn unknown_key_in_rule() {
     ]);
     expect_one(&src, 8, 1, "[[rule]] #1: threshold", &[
         "unknown key in [[rule]]",
-        "expected one of: above, below, flap_changes, flap_window, for, hysteresis, id, repeat, sensors, severity, stale",
+        "expected one of: above, below, flap_changes, flap_window, for, hysteresis, id, repeat, sensors, severity, stale, trend",
     ]);
 }
 

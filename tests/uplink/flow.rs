@@ -1,8 +1,9 @@
 //! The happy path and the wire format: a threshold crossing reaches the
-//! relay as `firing` then `resolved` with every field DESIGN.md names, the
-//! bearer token comes from `token_file` (re-read on every attempt), `status`
-//! shows the outbox drained and the uplink `ok`; with nothing to send,
-//! heartbeat-only batches go about every `heartbeat`.
+//! relay as `firing` then `resolved` with every field DESIGN.md names and
+//! the sensor's trend (docs/wire.md), the bearer token comes from
+//! `token_file` (re-read on every attempt), `status` shows the outbox
+//! drained and the uplink `ok`; with nothing to send, heartbeat-only batches
+//! go about every `heartbeat`.
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,21 @@ fn beat<'a>(r: &'a Received, sensor: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|s| s["id"] == sensor)
+}
+
+/// An event's `trend` as (seconds, hundredths of °C), equally long.
+fn trend(e: &Value) -> (Vec<i64>, Vec<i64>) {
+    let list = |k: &str| -> Vec<i64> {
+        e["trend"][k]
+            .as_array()
+            .unwrap_or_else(|| panic!("no trend.{k} in {e}"))
+            .iter()
+            .map(|n| n.as_i64().unwrap())
+            .collect()
+    };
+    let (t, v) = (list("t"), list("v"));
+    assert_eq!(t.len(), v.len(), "{e}");
+    (t, v)
 }
 
 fn assert_stamp_near_now(v: &Value, what: &str) {
@@ -107,6 +123,14 @@ fn a_crossing_reaches_the_relay_as_firing_then_resolved() {
     assert_eq!(f["alert"], firing.id(), "{f}");
     assert_stamp_near_now(&f["since"], "since");
     assert_stamp_near_now(&f["at"], "at");
+    // The curve travels with it: the readings before, up to the one that fired.
+    let (t, v) = trend(f);
+    assert!(t.len() >= 2 && t.len() <= 60, "{f}");
+    assert_eq!((t.last(), v.last()), (Some(&0), Some(&3500)), "{f}");
+    assert!(
+        v.contains(&2000) && t.windows(2).all(|w| w[0] <= w[1]),
+        "{f}"
+    );
     // The heartbeat rides along with the sensor's last value.
     let b =
         beat(fb, "rack1").unwrap_or_else(|| panic!("rack1 not in the heartbeat: {:?}", fb.json));
@@ -122,6 +146,12 @@ fn a_crossing_reaches_the_relay_as_firing_then_resolved() {
         "the resolve names its episode: {r}"
     );
     assert_eq!(r["value"], 20.0, "{r}");
+    let (t, v) = trend(r);
+    assert_eq!((t.last(), v.last()), (Some(&0), Some(&2000)), "{r}");
+    assert!(
+        v.contains(&3500),
+        "the episode is in the resolve's trend: {r}"
+    );
     assert!(fb.at <= rb.at, "the firing went first");
 
     let st = rig.s.wait_status("an empty outbox and an ok uplink", |s| {
