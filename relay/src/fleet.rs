@@ -84,8 +84,8 @@ impl Member {
 }
 
 impl Default for Member {
-    /// A member with a 30 s lease.
+    /// A member with the default lease (`[store] lease_timeout`).
     fn default() -> Member {
-        Member::new(Duration::from_secs(30))
+        Member::new(crate::config::DEFAULT_LEASE_TIMEOUT)
     }
 }

@@ -160,15 +160,15 @@ pub struct Watch {
 
 impl Watch {
     /// Starts watching now.
-    pub fn new(store: Store, cfg: LivenessConfig) -> Result<Watch, StoreError> {
-        let open = store.records("liveness")?;
-        Ok(Watch {
+    pub fn new(store: Store, cfg: LivenessConfig) -> Watch {
+        let open = store.records("liveness");
+        Watch {
             store,
             cfg,
             open,
             watching_since_ms: now_ms(),
             member: Member::default(),
-        })
+        }
     }
 
     /// The same watch as `member` of a fleet: only the instance that leads

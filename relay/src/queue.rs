@@ -20,10 +20,10 @@ pub struct Queue {
 
 impl Queue {
     /// The queue inside `store`.
-    pub fn open(store: &Store) -> Result<Queue, StoreError> {
-        Ok(Queue {
+    pub fn open(store: &Store) -> Queue {
+        Queue {
             store: store.clone(),
-        })
+        }
     }
 
     /// Deliveries of an alert episode: (conversation, delivery).

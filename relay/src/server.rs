@@ -72,9 +72,7 @@ where
     }
     let installer = build_installer(cfg, &store)?
         .map(|(installer, every)| (installer.in_fleet(member.clone()), every));
-    let watch = Watch::new(store.clone(), cfg.gateways.clone())
-        .map_err(|e| e.to_string())?
-        .in_fleet(member.clone());
+    let watch = Watch::new(store.clone(), cfg.gateways.clone()).in_fleet(member.clone());
     let fleet = (store.clone(), member);
     running.tasks.push(tokio::spawn(watch.run()));
     let state = AppState {
@@ -207,7 +205,7 @@ fn build_sender(
         secret,
         b.connector_scope(),
     );
-    let queue = Queue::open(store).map_err(|e| e.to_string())?;
+    let queue = Queue::open(store);
     let connector = Connector::new(http, Arc::new(tokens));
     let routing = cfg.routing.clone();
     Ok(Some(Sender::new(
@@ -268,8 +266,7 @@ fn build_installer(
         b.connector_scope(),
     );
     let connector = Connector::new(http, Arc::new(bot_tokens));
-    let installer =
-        Installer::new(settings, graph, connector, store.clone()).map_err(|e| e.to_string())?;
+    let installer = Installer::new(settings, graph, connector, store.clone());
     tracing::info!(
         users = g.users.len(),
         groups = g.groups.len(),

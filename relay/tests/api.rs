@@ -6,41 +6,12 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::gateway_api::{post, relay};
 // DESIGN.md's example batch, verbatim: its event has no `alert`.
 use edgetherm_proto::DESIGN_EXAMPLE_BATCH as DESIGN_EXAMPLE;
-use edgetherm_relay::api::{router, AppState};
-use edgetherm_relay::commit::Committer;
+use edgetherm_relay::api::router;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-struct Relay {
-    _dir: tempfile::TempDir,
-    _store: common::store::TestStore,
-    state: AppState,
-    token: String,
-}
-
-fn relay(max_pending: usize) -> Relay {
-    let dir = tempfile::tempdir().unwrap();
-    let store = common::store::open(dir.path());
-    let token = store.add_gateway("dc1-gw01").unwrap();
-    let state = AppState {
-        commit: Committer::start(store.clone()).unwrap(),
-        store: store.clone(),
-        metrics: Arc::new(Default::default()),
-        max_body: 64 * 1024,
-        max_pending,
-        bot: None,
-        routing: Default::default(),
-        teams: false,
-    };
-    Relay {
-        _dir: dir,
-        _store: store,
-        state,
-        token,
-    }
-}
 
 fn event(id: &str) -> Value {
     json!({
@@ -56,30 +27,6 @@ fn batch(events: Vec<Value>) -> Value {
         "events": events,
         "heartbeat": { "uptime_s": 86400, "outbox": 0, "sensors": [ {"id": "rack1-inlet", "value": 31.4, "age_s": 4} ] }
     })
-}
-
-async fn post(r: &Relay, token: Option<&str>, body: String) -> (StatusCode, Option<String>, Value) {
-    let mut req = Request::post("/v1/events").header("content-type", "application/json");
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let resp = router(r.state.clone())
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let retry = resp
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        retry,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 #[tokio::test]
@@ -308,7 +255,7 @@ async fn events_without_alert_open_and_close_their_own_episode() {
     );
     c.tenant_id = Some("t".into());
     store.put_conversation(&c).unwrap();
-    let q = Queue::open(store).unwrap();
+    let q = Queue::open(store);
 
     let (status, _, v) = post(&r, Some(&r.token), DESIGN_EXAMPLE.into()).await;
     assert_eq!(status, StatusCode::OK, "{v}");

@@ -12,8 +12,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::events::{event, firing_id, marker, resolved_id};
-use common::fake_graph::rig::drain;
 use common::fake_teams::{FakeTeams, BOT_ID, TENANT};
+use common::graph_rig::drain;
 use common::teams_client::connector;
 use edgetherm_proto::EventKind;
 use edgetherm_relay::api::{router, AppState};
@@ -88,7 +88,7 @@ async fn each_alert_is_a_new_thread_updated_in_place() {
     assert_eq!(channel.subscriptions, ["dc1-*"], "set on the channel");
 
     let mut sender = Sender::new(
-        Queue::open(&store).unwrap(),
+        Queue::open(&store),
         store.clone(),
         connector(&teams),
         Default::default(),

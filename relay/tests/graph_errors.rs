@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use common::events::{event, firing_id, marker};
-use common::fake_graph::rig::{drain, Rig, APP};
 use common::fake_graph::{
     chat_of, entitlement_hiccup, graph_error, missing_permission, FakeGraph, Op,
 };
 use common::fake_teams::{FakeTeams, BOT_ID, TENANT};
+use common::graph_rig::{drain, Rig, APP};
 use common::relay_proc::RelayProc;
 use edgetherm_proto::EventKind;
 

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use common::events::{event, marker};
-use common::fake_graph::rig::{drain, Rig, APP, MANIFEST};
 use common::fake_graph::{chat_of, Op, Reply};
 use common::fake_teams::{Call, BOT_ID, TENANT};
+use common::graph_rig::{drain, Rig, APP, MANIFEST};
 use edgetherm_proto::EventKind;
 use edgetherm_relay::admin::{handle, Reply as AdminReply, Request};
 use edgetherm_relay::conversations::ConvState;

@@ -39,7 +39,7 @@ fn silent_then_back_is_one_episode_and_survives_restarts() {
     store.add_gateway("gw1").unwrap();
     store.add_gateway("never-deployed").unwrap();
     beat(&store, "gw1", 60);
-    let watch = Watch::new(store.clone(), LivenessConfig::default()).unwrap();
+    let watch = Watch::new(store.clone(), LivenessConfig::default());
 
     // Within 3 × 60 s: nothing.
     assert!(watch.check(now_ms() + 2 * MIN).unwrap().is_empty());
@@ -63,7 +63,7 @@ fn silent_then_back_is_one_episode_and_survives_restarts() {
 
     // A restarted relay keeps the open alert and does not fire again.
     drop(watch);
-    let watch = Watch::new(store.clone(), LivenessConfig::default()).unwrap();
+    let watch = Watch::new(store.clone(), LivenessConfig::default());
     assert!(watch.check(now_ms() + 20 * MIN).unwrap().is_empty());
 
     // The gateway reports again (stamps have 1 s resolution).
@@ -89,7 +89,7 @@ fn per_gateway_allowances_and_off() {
     }
     let cfg: LivenessConfig =
         toml::from_str("missed_heartbeats = 2\n[per_gateway]\nlab = \"off\"\n").unwrap();
-    let watch = Watch::new(store.clone(), cfg).unwrap();
+    let watch = Watch::new(store.clone(), cfg);
     // 2 × 10 s for "fast"; "lab" is never watched.
     assert!(watch.check(now_ms() + 15_000).unwrap().is_empty());
     let fired = watch.check(now_ms() + 25_000).unwrap();

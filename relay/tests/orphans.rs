@@ -54,7 +54,7 @@ fn beat(store: &Store, open: Option<&[&str]>, outbox: u64) {
 /// A store with episodes E1 and E2 open and their cards posted.
 fn with_two_cards(dir: &std::path::Path) -> (common::store::TestStore, Queue) {
     let store = common::store::open(dir);
-    let q = Queue::open(&store).unwrap();
+    let q = Queue::open(&store);
     let mut c = ConversationRef::new(
         "a:1",
         "personal",

@@ -40,7 +40,7 @@ fn event(id: &str, kind: EventKind, alert: &str) -> Event {
 fn firing_goes_to_every_active_conversation_and_resolved_updates_those_cards() {
     let dir = tempfile::tempdir().unwrap();
     let store = common::store::open(dir.path());
-    let q = Queue::open(&store).unwrap();
+    let q = Queue::open(&store);
     store.put_conversation(&conv("a:1", true)).unwrap();
     store.put_conversation(&conv("a:2", false)).unwrap();
     let mut blocked = conv("a:3", false);
@@ -123,7 +123,7 @@ fn firing_goes_to_every_active_conversation_and_resolved_updates_those_cards() {
 fn repeats_go_to_recipients_unless_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let store = common::store::open(dir.path());
-    let q = Queue::open(&store).unwrap();
+    let q = Queue::open(&store);
     store.put_conversation(&conv("a:1", false)).unwrap();
     store
         .accept("gw", None, &[event("E1", EventKind::Firing, "E1")])
@@ -177,7 +177,7 @@ fn repeats_go_to_recipients_unless_acknowledged() {
 fn a_resolve_waits_for_its_card_to_go_out() {
     let dir = tempfile::tempdir().unwrap();
     let store = common::store::open(dir.path());
-    let q = Queue::open(&store).unwrap();
+    let q = Queue::open(&store);
     store.put_conversation(&conv("a:1", false)).unwrap();
     // Firing and resolved in one batch (an agent emptying its backlog).
     store
@@ -227,7 +227,7 @@ fn a_resolve_waits_for_its_card_to_go_out() {
 fn a_resolve_lasts_from_the_episode_start_the_relay_holds() {
     let dir = tempfile::tempdir().unwrap();
     let store = common::store::open(dir.path());
-    let q = Queue::open(&store).unwrap();
+    let q = Queue::open(&store);
     store.put_conversation(&conv("a:1", false)).unwrap();
     let mut firing = event("E1", EventKind::Firing, "E1");
     firing.at = "2026-11-21T10:00:00.250Z".into();

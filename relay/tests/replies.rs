@@ -52,7 +52,7 @@ type Kept = (tempfile::TempDir, common::store::TestStore);
 fn setup() -> (Kept, AppState, Queue) {
     let dir = tempfile::tempdir().unwrap();
     let store = common::store::open(dir.path());
-    let queue = Queue::open(&store).unwrap();
+    let queue = Queue::open(&store);
     let state = AppState {
         commit: Committer::start(store.clone()).unwrap(),
         store: store.clone(),

@@ -83,7 +83,7 @@ async fn alerts_reach_teams_once_and_resolve_in_place() {
     let teams = fake.service_url();
     let dir = tempfile::tempdir().unwrap();
     let store = common::store::open(dir.path());
-    let queue = Queue::open(&store).unwrap();
+    let queue = Queue::open(&store);
     let mut welcomed = conv("a:dana", &teams);
     welcomed.welcome_pending = true;
     store.put_conversation(&welcomed).unwrap();

@@ -131,14 +131,14 @@ fn contract(store: &Store) {
     assert_eq!(store.conversations().unwrap().len(), 1);
 
     // Records.
-    let r = store.records("installs").unwrap();
+    let r = store.records("installs");
     r.put("u2", &serde_json::json!({"n": 2})).unwrap();
     r.put("u1", &serde_json::json!({"n": 1})).unwrap();
     assert_eq!(r.keys().unwrap(), vec!["u1", "u2"]);
     assert_eq!(r.get::<serde_json::Value>("u1").unwrap().unwrap()["n"], 1);
     r.remove("u1").unwrap();
     assert!(r.get::<serde_json::Value>("u1").unwrap().is_none());
-    assert!(store.records("other").unwrap().keys().unwrap().is_empty());
+    assert!(store.records("other").keys().unwrap().is_empty());
 
     // Routing: pending out, jobs in, the episode open, all at once; once.
     let b = store.backend();
@@ -369,7 +369,6 @@ fn a_database_that_goes_away_gives_errors_then_works_again() {
         .accept("gw1", None, &[event("e1", EventKind::Firing)])
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
-    assert!(err.is_transient());
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "bounded by [store] timeout"
@@ -414,7 +413,6 @@ fn migrate_copies_a_sled_store_once() {
         )
         .unwrap();
         sled.records("liveness")
-            .unwrap()
             .put("gw1", &serde_json::json!({"x": 1}))
             .unwrap();
         let (seq, q) = sled.pending(1).unwrap().remove(0);

@@ -6,42 +6,10 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
+use common::gateway_api::{relay, Relay};
 use edgetherm_proto::Trend;
-use edgetherm_relay::api::{router, AppState};
-use edgetherm_relay::commit::Committer;
 use serde_json::{json, Value};
-use tower::ServiceExt;
-
-struct Relay {
-    _dir: tempfile::TempDir,
-    _store: common::store::TestStore,
-    state: AppState,
-    token: String,
-}
-
-fn relay() -> Relay {
-    let dir = tempfile::tempdir().unwrap();
-    let store = common::store::open(dir.path());
-    let token = store.add_gateway("dc1-gw01").unwrap();
-    let state = AppState {
-        commit: Committer::start(store.clone()).unwrap(),
-        store: store.clone(),
-        metrics: Arc::new(Default::default()),
-        max_body: 64 * 1024,
-        max_pending: 1000,
-        bot: None,
-        routing: Default::default(),
-        teams: false,
-    };
-    Relay {
-        _dir: dir,
-        _store: store,
-        state,
-        token,
-    }
-}
 
 fn event(id: &str, trend: Value) -> Value {
     json!({
@@ -60,20 +28,8 @@ fn batch(events: Vec<Value>) -> String {
 }
 
 async fn post(r: &Relay, body: String) -> (StatusCode, Value) {
-    let req = Request::post("/v1/events")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {}", r.token))
-        .body(Body::from(body))
-        .unwrap();
-    let resp = router(r.state.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let (status, _, v) = common::gateway_api::post(r, Some(&r.token), body).await;
+    (status, v)
 }
 
 /// The relay's log lines while `f` runs on this thread.
@@ -113,7 +69,7 @@ const GOOD: &str = "01JD3X0Q9W8M1K7V5R2T6Y4GOD";
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_bad_trend_is_dropped_and_its_event_kept() {
-    let r = relay();
+    let r = relay(1000);
     let (log, _guard) = Log::capture();
     // Offsets out of order: the arrays parse, but no chart can use them.
     let bad = json!({"t": [-60, -120, 0], "v": [-1500, -1480, -1450]});
@@ -164,7 +120,7 @@ async fn a_bad_trend_is_dropped_and_its_event_kept() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn each_reason_is_named() {
-    let r = relay();
+    let r = relay(1000);
     let (log, _guard) = Log::capture();
     let events = vec![
         event("01LENGTHS", json!({"t": [-60, 0], "v": [1]})),
@@ -194,7 +150,7 @@ async fn each_reason_is_named() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_trend_of_the_wrong_shape_is_a_400_naming_it() {
-    let r = relay();
+    let r = relay(1000);
     let (status, v) = post(&r, batch(vec![event("01A", json!({"t": "soon", "v": []}))])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(v["field"], "events[0].trend.t", "{v}");

@@ -71,7 +71,7 @@ pub async fn post_messages(
     let answer = tokio::task::spawn_blocking(
         move || -> Result<Option<String>, crate::store::StoreError> {
             remember(&store, &activity)?;
-            let queue = Queue::open(&store)?;
+            let queue = Queue::open(&store);
             let invoke_data = (activity.kind == "invoke"
                 && activity.name.as_deref() == Some("adaptiveCard/action"))
             .then(|| {

@@ -11,7 +11,7 @@ mod bot;
 mod store;
 
 pub use bot::{Bot, Cloud};
-pub use store::{BackendKind, StoreConfig, TlsMode};
+pub use store::{BackendKind, StoreConfig, TlsMode, DEFAULT_LEASE_TIMEOUT};
 
 /// The default config path.
 pub const DEFAULT_PATH: &str = "/etc/edgetherm-relay/relay.toml";

@@ -8,6 +8,9 @@ use serde::Deserialize;
 
 use super::Interval;
 
+/// How long a fleet lease lasts when `[store] lease_timeout` says nothing.
+pub const DEFAULT_LEASE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Which backend.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,7 +76,7 @@ impl StoreConfig {
     pub fn lease_timeout(&self) -> Duration {
         self.lease_timeout
             .and_then(|i| i.0)
-            .unwrap_or(Duration::from_secs(30))
+            .unwrap_or(DEFAULT_LEASE_TIMEOUT)
     }
 
     /// What is wrong with the section, as (key, message).

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::config;
 use crate::conversations::ConvState;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::teams::connector::Connector;
 
 use crate::clock::now_rfc3339 as now;
@@ -127,15 +127,15 @@ impl Installer {
         graph: GraphClient,
         connector: Connector,
         store: Store,
-    ) -> Result<Installer, StoreError> {
-        Ok(Installer {
-            reports: Reports::open(&store)?,
+    ) -> Installer {
+        Installer {
+            reports: Reports::open(&store),
             settings,
             graph,
             connector,
             store,
             member: Member::default(),
-        })
+        }
     }
 
     /// The same installer as `member` of a fleet: only the instance that

@@ -70,16 +70,6 @@ pub enum StoreError {
     Random(String),
 }
 
-impl StoreError {
-    /// True when retrying later may succeed (the answer is 503 + Retry-After).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Unavailable { .. } | StoreError::Failed { .. }
-        )
-    }
-}
-
 /// The opened store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {

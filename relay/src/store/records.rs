@@ -16,11 +16,11 @@ pub struct Records {
 
 impl Store {
     /// The collection `name` (empty until something is put in it).
-    pub fn records(&self, name: &str) -> Result<Records, StoreError> {
-        Ok(Records {
+    pub fn records(&self, name: &str) -> Records {
+        Records {
             store: self.clone(),
             name: name.to_string(),
-        })
+        }
     }
 }
 

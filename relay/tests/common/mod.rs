@@ -9,11 +9,14 @@
 
 pub mod agent_proc;
 pub mod chaos;
+pub mod event_line;
 pub mod events;
 pub mod fake_graph;
 pub mod fake_login;
 pub mod fake_teams;
 pub mod fleet;
+pub mod gateway_api;
+pub mod graph_rig;
 pub mod http;
 pub mod postgres;
 pub mod relay_proc;

@@ -41,6 +41,8 @@ pub struct PgBackend {
     tokens: Mutex<HashMap<Vec<u8>, (Gateway, Instant)>>,
     /// (count, when counted in ms): `pending_len` is asked on every batch.
     pending: (AtomicI64, AtomicI64),
+    /// When old sends and lapsed conversation leases were last pruned (ms).
+    pruned_ms: AtomicI64,
 }
 
 /// What a database call can fail with, before it becomes a `StoreError`.
@@ -130,6 +132,7 @@ impl PgBackend {
             timeout,
             tokens: Mutex::default(),
             pending: (AtomicI64::new(0), AtomicI64::new(i64::MIN)),
+            pruned_ms: AtomicI64::new(i64::MIN),
         };
         backend.migrate()?;
         Ok(backend)

@@ -8,6 +8,7 @@
 //! and Teams' limits; a dead relay's leases lapse and another takes over.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio_postgres::types::Json;
@@ -16,6 +17,9 @@ use super::{seq, Fail, PgBackend};
 use crate::store::backend::{Fleet, SendQueue};
 use crate::store::model::{Delivery, Job, OpenChange, Queued};
 use crate::store::StoreError;
+
+/// How often the sender's lease renewal also prunes old rows.
+const PRUNE_EVERY_MS: i64 = 60_000;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -218,6 +222,15 @@ impl Fleet for PgBackend {
         ttl: Duration,
     ) -> Result<Option<HashSet<String>>, StoreError> {
         let (instance, ttl) = (instance.to_string(), ms(ttl));
+        // Leases are renewed every second; the tables they prune only grow
+        // by a few rows a second, so pruning once a minute is plenty.
+        let now = crate::clock::now_ms();
+        let last = self.pruned_ms.load(Ordering::Relaxed);
+        let prune = now.saturating_sub(last) >= PRUNE_EVERY_MS
+            && self
+                .pruned_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
         self.run(move |mut c| async move {
             let tx = c.transaction().await?;
             // Ordered, so relays renewing together lock rows in one order.
@@ -234,14 +247,16 @@ impl Fleet for PgBackend {
                     &[&instance, &ttl],
                 )
                 .await?;
-            let hour_ago = crate::clock::now_ms() - 3_600_000;
-            tx.execute("DELETE FROM sends WHERE at_ms < $1", &[&hour_ago])
+            if prune {
+                let hour_ago = now - 3_600_000;
+                tx.execute("DELETE FROM sends WHERE at_ms < $1", &[&hour_ago])
+                    .await?;
+                tx.execute(
+                    "DELETE FROM conversation_leases WHERE expires_at < now() - interval '1 hour'",
+                    &[],
+                )
                 .await?;
-            tx.execute(
-                "DELETE FROM conversation_leases WHERE expires_at < now() - interval '1 hour'",
-                &[],
-            )
-            .await?;
+            }
             tx.commit().await?;
             Ok::<_, Fail>(Some(rows.iter().map(|r| r.get(0)).collect()))
         })

@@ -70,17 +70,4 @@ impl PgBackend {
         }
         Ok(())
     }
-
-    /// The schema version in the database.
-    pub fn schema_version(&self) -> Result<i32, StoreError> {
-        self.run(|c| async move {
-            let row = c
-                .query_one(
-                    "SELECT coalesce(max(version), 0) FROM schema_migrations",
-                    &[],
-                )
-                .await?;
-            Ok::<_, Fail>(row.get(0))
-        })
-    }
 }
