@@ -43,9 +43,11 @@ impl std::fmt::Display for TrendError {
 
 impl Trend {
     /// Thins `(ms, °C)` readings, oldest first, taken up to `at_ms`, to at
-    /// most `max` points: the span is cut into `max / 2` equal slices and
-    /// each keeps its lowest and its highest reading, in time order, so a
-    /// spike is drawn as high as it went instead of being averaged away.
+    /// most `max` points: the span is cut into `(max - 1) / 2` equal slices
+    /// and each keeps its lowest and its highest reading, in time order, so a
+    /// spike is drawn as high as it went instead of being averaged away. The
+    /// newest reading is always the last point: it is the "now" a reader
+    /// looks for, and the value that fired or resolved the alert.
     pub fn from_readings(readings: &[(i64, f64)], at_ms: i64, max: usize) -> Trend {
         let max = max.clamp(2, MAX_POINTS);
         let floor = at_ms - MAX_SPAN_S * 1000;
@@ -57,7 +59,7 @@ impl Trend {
         let picked: Vec<(i64, f64)> = if usable.len() <= max {
             usable
         } else {
-            let slices = max / 2;
+            let slices = (max - 1) / 2;
             let (first, last) = (usable[0].0, usable[usable.len() - 1].0);
             let width = ((last - first) / slices as i64).max(1);
             let mut out = Vec::with_capacity(max);
@@ -82,6 +84,10 @@ impl Trend {
                 if b != a {
                     out.push(*b);
                 }
+            }
+            let newest = usable[usable.len() - 1];
+            if out.last() != Some(&newest) {
+                out.push(newest);
             }
             out
         };
@@ -180,6 +186,31 @@ mod tests {
         assert!(t.v.contains(&-500), "the spike is kept: {:?}", t.v);
         assert_eq!(t.check(), Ok(()));
         assert_eq!(*t.t.last().unwrap(), -1, "ends at the newest reading");
+    }
+
+    #[test]
+    fn the_newest_reading_is_the_last_point_even_when_neither_low_nor_high() {
+        // A freezer warming for an hour, then cooling back: the last slice's
+        // lowest and highest readings come before the newest one.
+        let at = 3_600_000;
+        let r: Vec<(i64, f64)> = (0..=3600)
+            .map(|s| {
+                let v = if s < 3500 {
+                    -18.0 + s as f64 / 500.0
+                } else {
+                    -11.0 - (s - 3500) as f64 / 100.0
+                };
+                (s * 1000, v)
+            })
+            .collect();
+        let newest = r[r.len() - 1];
+        let t = Trend::from_readings(&r, at, MAX_POINTS);
+        assert!(t.t.len() <= MAX_POINTS, "{}", t.t.len());
+        assert_eq!(t.check(), Ok(()));
+        assert_eq!(t.t.last(), Some(&0));
+        assert_eq!(t.v.last(), Some(&((newest.1 * 100.0).round() as i32)));
+        // The turn is kept too, as the last slice's highest reading.
+        assert!(t.v.contains(&-1100), "{:?}", t.v);
     }
 
     #[test]

@@ -66,7 +66,7 @@ fn chart(body: &serde_json::Value) -> (Vec<f64>, Vec<f64>) {
         }
     }
     let c = find(body).unwrap_or_else(|| panic!("no Chart.Line in {body}"));
-    assert_eq!(c["fallback"]["type"], "TextBlock", "{c}");
+    assert_eq!(c["fallback"]["type"], "Container", "{c}");
     let ys = |i: usize| -> Vec<f64> {
         c["data"][i]["values"]
             .as_array()

@@ -1,6 +1,6 @@
 //! The trend chart on an alert card: a `Chart.Line` of the sensor's recent
 //! readings, the threshold as a second, flat series, and a text sparkline
-//! as its `fallback`.
+//! with min / max / now and the threshold as its `fallback`.
 //!
 //! `Chart.Line` is a Teams element beyond Adaptive Cards 1.5 (Microsoft
 //! Learn, "Charts in Adaptive Cards"). The card stays version 1.5: a client
@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use edgetherm_proto::trend::{sparkline, Trend, MAX_POINTS};
+use edgetherm_proto::trend::{sparkline, Trend};
 use edgetherm_proto::{Event, EventKind};
 use serde_json::{json, Value};
 
@@ -23,6 +23,11 @@ pub(super) const LINE_CHART: &str = "Chart.Line";
 /// adds the summary (at most 300 characters) and a little envelope, and
 /// Teams counts the whole activity against its limit.
 pub(super) const CARD_BUDGET: usize = MAX_MESSAGE_BYTES - 4 * 1024;
+
+/// Bars in the fallback's sparkline: 24 monospace bars fit on one line of a
+/// phone-width card (30 wrapped their last bars onto a second line in the
+/// Agents Playground at 390 px).
+pub(super) const SPARK_BARS: usize = 24;
 
 /// Longer spans are counted in hours: an axis from -1440 to 0 minutes reads
 /// worse than one from -24 to 0 hours.
@@ -109,11 +114,7 @@ pub(super) fn trend_chart(e: &Event, subject: &str) -> Option<Value> {
         "yMin": y_min,
         "yMax": y_max,
         "data": data,
-        "fallback": {
-            "type": "TextBlock",
-            "text": fallback_line(trend, e.kind == EventKind::Stale, span),
-            "wrap": true,
-        },
+        "fallback": fallback(trend, e.kind == EventKind::Stale, threshold, span),
     }))
 }
 
@@ -158,20 +159,38 @@ fn points(xs: &[f64], ys: impl Iterator<Item = f64>) -> Vec<Value> {
         .collect()
 }
 
-/// "▁▂▃▅▇ min -18.2 · max -14.5 · now -14.5 °C (1 h)": the curve in one line,
-/// for clients that draw no charts.
-fn fallback_line(trend: &Trend, stale: bool, span: Duration) -> String {
+/// For clients that draw no charts: the curve as a line of bars, then
+/// "min -18.2 · max -14.5 · now -14.5 °C · threshold -15.0 °C (1 h)".
+fn fallback(trend: &Trend, stale: bool, threshold: Option<f64>, span: Duration) -> Value {
     let values: Vec<f64> = trend.celsius().collect();
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let last = values.last().copied().unwrap_or(f64::NAN);
     // A stale sensor's last reading is not its value now.
     let last_label = if stale { "last" } else { "now" };
-    format!(
-        "{} min {lo:.1} · max {hi:.1} · {last_label} {last:.1} °C ({})",
-        sparkline(&values, MAX_POINTS / 2),
+    let threshold = threshold.map_or(String::new(), |t| format!(" · threshold {t:.1} °C"));
+    let figures = format!(
+        "min {lo:.1} · max {hi:.1} · {last_label} {last:.1} °C{threshold} ({})",
         human_duration(span)
-    )
+    );
+    json!({
+        "type": "Container",
+        "items": [
+            {
+                "type": "TextBlock",
+                "text": sparkline(&values, SPARK_BARS),
+                "fontType": "Monospace",
+            },
+            {
+                "type": "TextBlock",
+                "text": figures,
+                "size": "Small",
+                "isSubtle": true,
+                "wrap": true,
+                "spacing": "None",
+            },
+        ],
+    })
 }
 
 /// Replaces the card's charts with their fallbacks when the card would

@@ -4,12 +4,13 @@ use edgetherm_proto::trend::{sparkline, Trend, MAX_POINTS};
 use edgetherm_proto::{Direction, Event, EventKind, Severity};
 use serde_json::Value;
 
-use super::chart::{keep_within, CARD_BUDGET, LINE_CHART};
+use super::chart::{keep_within, CARD_BUDGET, LINE_CHART, SPARK_BARS};
 use super::tests::{check_card, ctx, firing};
 use super::*;
 
 /// An hour of readings every 10 s, rising from 25 °C to about 31.4 °C with
-/// one spike, thinned as the agent thins it: 60 points.
+/// one spike, thinned as the agent thins it: 58 points (29 slices of two;
+/// the newest reading is the last slice's highest).
 fn hour_trend() -> Trend {
     let at_ms = 3_600_000;
     let readings: Vec<(i64, f64)> = (0..360)
@@ -23,6 +24,15 @@ fn hour_trend() -> Trend {
         })
         .collect();
     let t = Trend::from_readings(&readings, at_ms, MAX_POINTS);
+    assert_eq!(t.t.len(), MAX_POINTS - 2);
+    t
+}
+
+/// `hour_trend` with two more, earlier points: as many as a trend may have.
+fn full_trend() -> Trend {
+    let mut t = hour_trend();
+    t.t.splice(0..0, [-3600, -3595]);
+    t.v.splice(0..0, [2500, 2500]);
     assert_eq!(t.t.len(), MAX_POINTS);
     t
 }
@@ -90,7 +100,7 @@ fn a_firing_card_draws_the_readings_and_the_threshold() {
     assert_eq!(ys(sensor), celsius);
     assert!(ys(sensor).contains(&33.75), "the spike is drawn");
     let x = xs(sensor);
-    assert_eq!(x.len(), MAX_POINTS);
+    assert_eq!(x.len(), trend.t.len());
     assert_eq!(trend.t[0], -3590);
     assert_eq!(x[0], -59.83, "seconds to minutes, 2 decimals");
     assert_eq!(*x.last().unwrap(), 0.0);
@@ -99,7 +109,7 @@ fn a_firing_card_draws_the_readings_and_the_threshold() {
 
     // The threshold: flat, across the same x.
     assert_eq!(xs(threshold), x);
-    assert_eq!(ys(threshold), vec![30.0; MAX_POINTS]);
+    assert_eq!(ys(threshold), vec![30.0; trend.t.len()]);
 
     // Where the chart sits: after the facts, before the times.
     let body = card["body"].as_array().unwrap();
@@ -113,23 +123,26 @@ fn the_fallback_has_the_sparkline_and_min_max_now() {
     let trend = hour_trend();
     let card = alert_card(&with_trend(firing(), trend.clone()), &ctx());
     let fallback = &charts(&card)[0]["fallback"];
-    assert_eq!(fallback["type"], "TextBlock");
-    assert_eq!(fallback["wrap"], true);
-    let text = fallback["text"].as_str().unwrap();
+    assert_eq!(fallback["type"], "Container");
+    let (bars, figures) = (&fallback["items"][0], &fallback["items"][1]);
+    assert_eq!(bars["type"], "TextBlock");
+    assert_eq!(bars["fontType"], "Monospace");
+    assert_ne!(bars["wrap"], true, "one line of bars");
     let celsius: Vec<f64> = trend.celsius().collect();
-    let spark = sparkline(&celsius, MAX_POINTS / 2);
-    assert_eq!(spark.chars().count(), MAX_POINTS / 2);
-    assert!(text.starts_with(&spark), "{text}");
+    let spark = sparkline(&celsius, SPARK_BARS);
+    assert_eq!(spark.chars().count(), SPARK_BARS);
+    assert_eq!(bars["text"], spark.as_str());
+    assert_eq!(figures["wrap"], true);
     let last = celsius.last().unwrap();
     assert_eq!(
-        text,
-        format!("{spark} min 25.0 · max 33.8 · now {last:.1} °C (1 h)")
+        figures["text"],
+        format!("min 25.0 · max 33.8 · now {last:.1} °C · threshold 30.0 °C (1 h)")
     );
 }
 
 #[test]
 fn a_sixty_point_trend_fits_with_room_to_spare() {
-    let e = with_trend(firing(), hour_trend());
+    let e = with_trend(firing(), full_trend());
     let card = alert_card(&e, &ctx());
     let with = activity_size(&card, &e);
     let without = activity_size(&alert_card(&firing(), &ctx()), &firing());
@@ -255,9 +268,9 @@ fn the_resolved_card_shows_the_trend_it_carries() {
     assert_eq!(sensor_x[0], -3.278, "seconds to hours, 3 decimals");
     assert_eq!(*sensor_x.last().unwrap(), 0.0);
     assert_eq!(xs(&data[1]), sensor_x);
-    let text = chart["fallback"]["text"].as_str().unwrap();
+    let text = chart["fallback"]["items"][1]["text"].as_str().unwrap();
     assert!(
-        text.ends_with("min 27.1 · max 33.0 · now 27.1 °C (3 h 17 min)"),
+        text.ends_with("min 27.1 · max 33.0 · now 27.1 °C · threshold 30.0 °C (3 h 17 min)"),
         "{text}"
     );
 }
@@ -279,7 +292,7 @@ fn a_stale_card_without_threshold_draws_one_series_up_to_the_last_reading() {
     assert_eq!(data.len(), 1, "no threshold to draw");
     assert_eq!(xs(&data[0]), vec![-15.0, -10.0, -5.0]);
     assert_eq!(ys(&data[0]), vec![-18.12, -17.9, -18.05]);
-    let text = chart["fallback"]["text"].as_str().unwrap();
+    let text = chart["fallback"]["items"][1]["text"].as_str().unwrap();
     assert!(
         text.ends_with("min -18.1 · max -17.9 · last -18.1 °C (15 min)"),
         "{text}"
