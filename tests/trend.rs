@@ -25,13 +25,27 @@ fn config(rule_extra: &str) -> Config {
     Config::parse(Path::new("test.toml"), &src).expect("a valid config")
 }
 
+/// Where a trend's readings come from.
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    /// The sensor's line in memory, as the running agent does it.
+    Memory,
+    /// The store alone.
+    Store,
+}
+
 /// Stores `value(ms)` every 5 s from T0 for `len_ms` in a store in `dir`,
 /// runs the rules on each reading, and commits every event with its trend
 /// as the agent's core does. Flushes halfway, so the trend is read from
 /// flushed blocks and from the open ones alike.
 fn run(dir: &Path, cfg: &Config, len_ms: i64, value: impl Fn(i64) -> f64) -> Store {
+    run_via(Via::Memory, dir, cfg, len_ms, value)
+}
+
+fn run_via(via: Via, dir: &Path, cfg: &Config, len_ms: i64, value: impl Fn(i64) -> f64) -> Store {
     let (store, _) = Store::open(dir, &StoreOptions::default()).expect("store opens");
     let mut engine = Engine::new(&cfg.rules, &cfg.sensors, Mono::ORIGIN);
+    let mut book = trend::Book::default();
     for ms in (0..=len_ms).step_by(STEP as usize) {
         let r = Reading {
             sensor: "freezer".into(),
@@ -43,8 +57,13 @@ fn run(dir: &Path, cfg: &Config, len_ms: i64, value: impl Fn(i64) -> f64) -> Sto
             value: Ok(value(ms)),
         };
         store.append_reading(&r).unwrap();
+        if via == Via::Memory {
+            let v = value(ms);
+            trend::note(&mut book, &store, &cfg.rules, "freezer", T0 + ms, v);
+        }
         let Output { mut events, states } = engine.on_reading(&r);
-        trend::attach(&store, &cfg.rules, &mut events);
+        let kept = (via == Via::Memory).then_some(&book);
+        trend::attach(&store, kept, &cfg.rules, &mut events);
         store.commit(&states, &events).unwrap();
         if ms == len_ms / 2 {
             store.flush().unwrap();
@@ -135,6 +154,36 @@ fn a_firing_event_in_the_outbox_carries_the_last_hour_spike_kept() {
     drop(store);
     let (store, _) = Store::open(dir.path(), &StoreOptions::default()).unwrap();
     assert_eq!(only(&outbox(&store), EventKind::Firing), &before);
+}
+
+#[test]
+fn memory_and_store_draw_the_same_curve() {
+    // The same readings, the trend taken from the sensor's line in memory
+    // and from the store alone: both keep the blip and the climb, reach back
+    // as far and end at the value that fired.
+    let cfg = config("");
+    let mut trends = Vec::new();
+    for via in [Via::Memory, Via::Store] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = run_via(via, dir.path(), &cfg, 2 * 60 * MIN, blip_then_warming);
+        let events = outbox(&store);
+        let firing = only(&events, EventKind::Firing);
+        let t = firing.trend.clone().expect("a trend");
+        assert_eq!(t.check(), Ok(()));
+        assert_points_are_stored(&store, &t, ms_of(&firing.at));
+        trends.push(t);
+    }
+    let (book, store) = (&trends[0], &trends[1]);
+    let range = |t: &Trend| (t.v.iter().min().copied(), t.v.iter().max().copied());
+    assert_eq!(range(book), range(store));
+    assert!(book.v.contains(&-1600) && store.v.contains(&-1600));
+    assert_eq!(book.t.last(), store.t.last());
+    assert_eq!(book.v.last(), store.v.last());
+    assert!(
+        (i64::from(book.t[0]) - i64::from(store.t[0])).abs() <= 130,
+        "{book:?} {store:?}"
+    );
+    assert!(book.t.len() >= 40, "{} points", book.t.len());
 }
 
 #[test]

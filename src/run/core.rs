@@ -44,6 +44,8 @@ pub struct Core {
     dropped_expired: u64,
     dropped_for_space: u64,
     store_errors: u64,
+    /// Each sensor's recent readings, for the trends of its alerts.
+    trends: super::trend::Book,
 }
 
 impl Core {
@@ -76,6 +78,7 @@ impl Core {
             dropped_expired: 0,
             dropped_for_space: 0,
             store_errors: 0,
+            trends: Default::default(),
         }
     }
 
@@ -208,6 +211,14 @@ impl Core {
         };
         match &r.value {
             Ok(v) => {
+                super::trend::note(
+                    &mut self.trends,
+                    &self.store,
+                    &self.cfg.rules,
+                    &r.sensor,
+                    wall.ms,
+                    *v,
+                );
                 last.value = Some((*v, mono));
                 last.fault = None;
                 if self.uplink.is_some() {
@@ -230,7 +241,12 @@ impl Core {
     fn save(&mut self, mut out: Output) {
         if !out.is_empty() {
             // Before the commit, so the trend is saved with its event (once: retries keep it).
-            super::trend::attach(&self.store, &self.cfg.rules, &mut out.events);
+            super::trend::attach(
+                &self.store,
+                Some(&self.trends),
+                &self.cfg.rules,
+                &mut out.events,
+            );
             self.unsaved.push(out);
         }
         if self.unsaved.is_empty() {
