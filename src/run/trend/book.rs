@@ -245,7 +245,11 @@ mod tests {
     fn the_last_window_is_kept_with_its_spike_in_few_points() {
         let book = book_with_spike(2 * HOUR - 1_000_000);
         let p = book.points("s1", HOUR - 1000, 2 * HOUR - 1000).unwrap();
-        assert!(p.len() <= 2 * (BUCKETS as usize + 2) + RECENT, "{}", p.len());
+        assert!(
+            p.len() <= 2 * (BUCKETS as usize + 2) + RECENT,
+            "{}",
+            p.len()
+        );
         assert!(p.contains(&(2 * HOUR - 1_000_000, 40.0)), "{p:?}");
         assert!(p.windows(2).all(|w| w[0].0 < w[1].0), "{p:?}");
         assert!(p.iter().all(|&(t, _)| t >= HOUR - 1000), "{p:?}");
