@@ -8,8 +8,9 @@ use edgetherm_proto::{EventKind, Severity};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 
+use super::clock_report::report_clock;
 use super::{RunError, BATCHES_PER_COMMIT, MAINTENANCE};
-use crate::clock::{Clock, ClockChange};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::{Reply, Request, SensorStatus, StatusReport};
 use crate::outbox;
@@ -483,27 +484,5 @@ impl Core {
             mqtt,
             wall_ms: wall.ms,
         }
-    }
-}
-
-fn report_clock(change: Option<ClockChange>) {
-    match change {
-        Some(ClockChange::Unsynced {
-            system_ms,
-            floor_ms,
-        }) => tracing::warn!(
-            system = %Wall { ms: system_ms, unsynced: true }.rfc3339(),
-            floor = %Wall { ms: floor_ms, unsynced: false }.rfc3339(),
-            "the system clock is behind the last known time (no RTC / NTP not synced yet?): reading stamps are estimated and flagged until it syncs"
-        ),
-        Some(ClockChange::Synced { jump_ms }) => tracing::info!(
-            jump_ms,
-            "the system clock is synchronised again; stamps are exact from now on"
-        ),
-        Some(ClockChange::Jumped { jump_ms }) => tracing::warn!(
-            jump_ms,
-            "the system clock jumped; alert timing is unaffected (it uses the monotonic clock)"
-        ),
-        None => {}
     }
 }

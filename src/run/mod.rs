@@ -1,5 +1,6 @@
 //! `edgetherm run`: sources → readings → rules → events → outbox → log and relay uplink.
 
+mod clock_report;
 mod core;
 pub mod malloc;
 mod poller;
