@@ -52,9 +52,13 @@ fi
 root=$(mktemp -d /tmp/edgetherm-pkgtest.XXXXXX)
 cleanup() {
     umount "$root/proc" 2>/dev/null || true
-    rm -rf "$root"
+    # Never descend into a /proc still mounted (umount busy): it is not ours.
+    rm -rf --one-file-system "$root"
 }
 trap cleanup EXIT
+# An interrupted run (Ctrl-C, a CI timeout) must not leave /proc mounted in
+# /tmp: bash runs the EXIT trap on these only if they are trapped.
+trap 'exit 130' INT TERM HUP
 tar -xf "$tarball" -C "$root"
 mount -t proc proc "$root/proc"
 in_root() { chroot "$root" "$@"; }
