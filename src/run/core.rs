@@ -355,6 +355,13 @@ impl Core {
 
     fn maintain(&mut self) {
         let (_, wall) = self.now();
+        let forgotten = self.trends.forget_silent(wall.ms);
+        if forgotten > 0 {
+            tracing::debug!(
+                count = forgotten,
+                "let go of the trend lines of sensors silent for a whole window"
+            );
+        }
         // Never expire readings on an untrusted clock: 1970 would keep
         // everything, a clock in the future would delete everything.
         let now = (!wall.unsynced).then_some(wall.ms);

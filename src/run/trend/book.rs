@@ -108,6 +108,11 @@ impl Line {
         }
     }
 
+    /// The stamp of the newest reading the line holds.
+    fn newest_ms(&self) -> i64 {
+        self.recent.back().map_or(i64::MIN, |&(t, _)| t)
+    }
+
     /// The readings kept from `from_ms` to `at_ms`, oldest first, or `None`
     /// when the line cannot stand in for the store over that span.
     fn points(&self, from_ms: i64, at_ms: i64) -> Option<Vec<(i64, f64)>> {
@@ -191,6 +196,20 @@ impl Book {
         };
         line.add(ms, v);
         self.lines.insert(sensor.to_string(), line);
+    }
+
+    /// Lets go of the lines of sensors silent for longer than their window,
+    /// and returns how many. MQTT wildcard ids that come and go would
+    /// otherwise pile up, about 3 KiB each, until a restart; a sensor that
+    /// speaks again gets its line back from the store, as after a start.
+    pub fn forget_silent(&mut self, now_ms: i64) -> usize {
+        let before = self.lines.len();
+        self.lines
+            .retain(|_, l| l.newest_ms() >= now_ms.saturating_sub(l.width_ms * (BUCKETS + 1)));
+        // Only a cache of "no rule draws a trend for it", and it grows with
+        // the ids too: worked out again at each sensor's next reading.
+        self.untracked.clear();
+        before - self.lines.len()
     }
 
     /// `sensor`'s kept readings from `from_ms` to `at_ms`, or `None` when
@@ -339,5 +358,34 @@ mod tests {
         }
         let p = book.points("s1", 0, HOUR).unwrap();
         assert!(p.iter().all(|&(_, v)| v == 21.0), "{p:?}");
+    }
+
+    #[test]
+    fn lines_of_silent_sensors_are_let_go_and_come_back_from_the_store() {
+        let rules = [rule(Some(Duration::from_secs(3600)))];
+        let mut book = Book::default();
+        book.add(&rules, "s1", 0, 20.0, nothing_before);
+        book.add(&rules, "s2", 0, 20.0, nothing_before);
+        book.add(&[rule(None)], "x", 0, 20.0, nothing_before);
+        for s in 1..=3600 {
+            book.add(&rules, "s2", s * 1000, 21.0, nothing_before);
+        }
+        // Within its window s1 is kept, silent or not.
+        assert_eq!(book.forget_silent(HOUR), 0);
+        assert_eq!(book.lines.len(), 2);
+        // Past it, s1 goes; s2 spoke within its window and stays.
+        assert_eq!(book.forget_silent(2 * HOUR), 1);
+        assert!(book.lines.contains_key("s2") && !book.lines.contains_key("s1"));
+        assert!(book.untracked.is_empty());
+        // s1 speaks again: its line is filled from the store once more.
+        let mut read = false;
+        book.add(&rules, "s1", 2 * HOUR, 22.0, |from| {
+            read = true;
+            assert_eq!(from, HOUR);
+            Some(vec![(HOUR + 1000, 19.0)])
+        });
+        assert!(read);
+        let p = book.points("s1", HOUR, 2 * HOUR).unwrap();
+        assert_eq!(p, [(HOUR + 1000, 19.0), (2 * HOUR, 22.0)]);
     }
 }
