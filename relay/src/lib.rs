@@ -16,6 +16,7 @@ pub mod conversations;
 pub mod fleet;
 pub mod graph;
 pub mod handler;
+pub mod idempotency;
 pub mod limits;
 pub mod liveness;
 pub mod manifest;

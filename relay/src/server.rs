@@ -75,6 +75,10 @@ where
     let watch = Watch::new(store.clone(), cfg.gateways.clone()).in_fleet(member.clone());
     let fleet = (store.clone(), member);
     running.tasks.push(tokio::spawn(watch.run()));
+    if let Some(keep) = cfg.store.remember_events() {
+        let forgetter = crate::idempotency::Forgetter::new(store.clone(), keep);
+        running.tasks.push(tokio::spawn(forgetter.run()));
+    }
     let state = AppState {
         commit: Committer::start(store.clone())
             .map_err(|e| format!("cannot start the store writer thread: {e}"))?,

@@ -223,6 +223,19 @@ fn store_section_defaults_to_sled_and_reads_postgres() {
     .unwrap();
     assert_eq!(d.store.timeout(), Duration::from_secs(10));
     assert_eq!(d.store.lease_timeout(), Duration::from_secs(30));
+    assert_eq!(
+        d.store.remember_events(),
+        Some(Duration::from_secs(30 * 86_400))
+    );
+    let r = |v: &str| {
+        let src = format!("[server]\n[store]\nremember_events = \"{v}\"\n");
+        Config::parse(Path::new("r.toml"), &src)
+            .unwrap()
+            .store
+            .remember_events()
+    };
+    assert_eq!(r("90d"), Some(Duration::from_secs(90 * 86_400)));
+    assert_eq!(r("off"), None);
 }
 
 #[test]
@@ -259,6 +272,11 @@ fn store_mistakes_are_located_and_say_what_to_do() {
             "backend = \"postgres\"\nurl = \"postgres://a@b/c\"\nlease_timeout = \"off\"\n",
             "r.toml:5:17:",
             "longer than 0 s",
+        ),
+        (
+            "remember_events = \"12h\"\n",
+            "r.toml:3:19:",
+            "at least \"1d\"",
         ),
         (
             "backend = \"postgres\"\nurl = \"postgres://a@b/c\"\npool_size = 0\n",

@@ -11,6 +11,16 @@ use super::Interval;
 /// How long a fleet lease lasts when `[store] lease_timeout` says nothing.
 pub const DEFAULT_LEASE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an accepted event id is remembered when `[store]
+/// remember_events` says nothing. The agent resends an event only until it
+/// gets the relay's answer, so a retry comes seconds after the accept, or
+/// after the gateway's next contact: a month covers a gateway cut off right
+/// after an accept for weeks.
+pub const DEFAULT_REMEMBER_EVENTS: Duration = Duration::from_secs(30 * 86_400);
+
+/// The shortest `remember_events`: an outage of a day or more is common.
+const MIN_REMEMBER_EVENTS: Duration = Duration::from_secs(86_400);
+
 /// Which backend.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,6 +67,9 @@ pub struct StoreConfig {
     /// How long an instance's fleet leases last without renewal: the
     /// takeover time when a relay dies (default 30 s).
     pub lease_timeout: Option<Interval>,
+    /// How long an accepted event id is remembered, so that a resent event
+    /// is not posted twice (default 30 days; "off": for ever).
+    pub remember_events: Option<Interval>,
 }
 
 impl StoreConfig {
@@ -77,6 +90,12 @@ impl StoreConfig {
         self.lease_timeout
             .and_then(|i| i.0)
             .unwrap_or(DEFAULT_LEASE_TIMEOUT)
+    }
+
+    /// How long event ids are kept; `None`: for ever.
+    pub fn remember_events(&self) -> Option<Duration> {
+        self.remember_events
+            .map_or(Some(DEFAULT_REMEMBER_EVENTS), |i| i.0)
     }
 
     /// What is wrong with the section, as (key, message).
@@ -141,6 +160,14 @@ impl StoreConfig {
                 return Err((
                     key,
                     format!("[store] {key} must be a duration longer than 0 s, like \"30s\""),
+                ));
+            }
+        }
+        if let Some(Interval(Some(d))) = self.remember_events {
+            if d < MIN_REMEMBER_EVENTS {
+                return Err((
+                    "remember_events",
+                    "[store] remember_events must be at least \"1d\" (an event resent after its id is forgotten is posted again), or \"off\" to keep every id".into(),
                 ));
             }
         }

@@ -37,6 +37,9 @@ pub trait Intake {
         batches: &[Incoming],
         received_at: &str,
     ) -> Result<Vec<Accepted>, StoreError>;
+    /// Forgets the ids of events accepted before `received_before` (RFC
+    /// 3339, to the second, as `accept_group` stamps them); returns how many.
+    fn forget_events(&self, received_before: &str) -> Result<u64, StoreError>;
     /// A gateway's latest heartbeat.
     fn heartbeat(&self, gateway: &str) -> Result<Option<LastBeat>, StoreError>;
     /// Every gateway's latest heartbeat, by gateway (one read for a pass

@@ -167,6 +167,13 @@ impl Store {
         self.backend.accept_group(batches, &now())
     }
 
+    /// Forgets the ids of events accepted before `before_ms` (Unix ms): an
+    /// event sent again after that is posted again. Returns how many.
+    pub fn forget_events_before(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.backend
+            .forget_events(&crate::clock::rfc3339(before_ms))
+    }
+
     /// Keeps a gateway's latest heartbeat.
     pub fn record_heartbeat(
         &self,

@@ -177,6 +177,28 @@ impl Intake for PgBackend {
         Ok(out)
     }
 
+    fn forget_events(&self, received_before: &str) -> Result<u64, StoreError> {
+        let before = received_before.to_string();
+        self.run(move |c| async move {
+            // In slices, so no statement holds many row locks or runs long
+            // beside the fleet's accepts.
+            let mut n = 0;
+            loop {
+                let gone = c
+                    .execute(
+                        "DELETE FROM events WHERE id IN
+                             (SELECT id FROM events WHERE received_at < $1 LIMIT 5000)",
+                        &[&before],
+                    )
+                    .await?;
+                n += gone;
+                if gone < 5000 {
+                    return Ok::<_, Fail>(n);
+                }
+            }
+        })
+    }
+
     fn heartbeat(&self, gateway: &str) -> Result<Option<LastBeat>, StoreError> {
         let gateway = gateway.to_string();
         self.run(move |c| async move {

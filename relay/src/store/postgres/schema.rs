@@ -11,7 +11,13 @@ use super::{Fail, PgBackend};
 use crate::store::StoreError;
 
 /// (version, SQL), oldest first.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../../migrations/0001_init.sql")),
+    (
+        2,
+        include_str!("../../../migrations/0002_events_received_at.sql"),
+    ),
+];
 
 /// The newest schema version this relay knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -245,6 +245,25 @@ impl Intake for SledBackend {
         Ok(out)
     }
 
+    fn forget_events(&self, received_before: &str) -> Result<u64, StoreError> {
+        // A scan: ids are the agents' ULIDs, ordered by the gateways' clocks,
+        // which may be anything; only the relay's own stamp can be trusted.
+        let mut n = 0;
+        let mut gone = sled::Batch::default();
+        for kv in self.events.iter() {
+            let (id, record) = kv.map_err(|e| self.err(e))?;
+            let seen: Option<SeenEvent> = from_json(&record);
+            if seen.is_some_and(|s| s.received_at.as_str() < received_before) {
+                gone.remove(id);
+                n += 1;
+            }
+        }
+        // Not flushed: a crash before sled's own flush only leaves ids that
+        // the next pass forgets.
+        self.events.apply_batch(gone).map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
     fn heartbeat(&self, gateway: &str) -> Result<Option<LastBeat>, StoreError> {
         self.get(&self.beats, gateway.as_bytes())
     }
