@@ -5,7 +5,7 @@
 use edgetherm_proto::Trend;
 
 use super::SensorStatus;
-use crate::store::Store;
+use crate::store::{SpanBudget, Store};
 
 /// How far back the line goes.
 pub const SPAN_MS: i64 = 3_600_000;
@@ -33,27 +33,17 @@ pub fn fill(store: &Store, sensors: &mut [SensorStatus], now_ms: i64) {
 }
 
 /// `sensor`'s valid readings of the hour ending at `now_ms`, thinned to
-/// [`POINTS`], reading at most `budget` readings twice.
+/// [`POINTS`], reading at most `budget` readings twice (a faster sensor's
+/// hour keeps its start and its end).
 pub fn last_hour(store: &Store, sensor: &str, now_ms: i64, budget: usize) -> Vec<f64> {
-    let since = now_ms - SPAN_MS;
+    let budget = SpanBudget {
+        limit: budget,
+        queries: 2,
+    };
     // A store error leaves the line out: `status` reports the store's trouble itself.
-    let Ok(mut rows) = store.readings_since(sensor, since, budget) else {
+    let Ok(points) = store.valid_span(sensor, now_ms - SPAN_MS, now_ms, budget) else {
         return Vec::new();
     };
-    if rows.len() >= budget {
-        // A sensor faster than `budget` an hour: what was read is the start
-        // of the hour, but the line must end now. The newest stretch of the
-        // same length is read instead, in one more scan: one scan per slice
-        // would each also decode the blocks up to 4 h before its start.
-        let covered = rows.last().map_or(0, |r| r.wall.ms - since);
-        if let Ok(newest) = store.readings_since(sensor, now_ms - covered, budget) {
-            rows = newest;
-        }
-    }
-    let points: Vec<(i64, f64)> = rows
-        .iter()
-        .filter_map(|r| r.value.as_ref().ok().map(|&v| (r.wall.ms, v)))
-        .collect();
     Trend::from_readings(&points, now_ms, POINTS)
         .celsius()
         .collect()

@@ -20,7 +20,7 @@ pub use integrity::{Episode, Loss};
 pub use open::{OpenReport, Opened};
 /// The block format, for tests and tools (docs/storage.md).
 pub use readings::{decode_block, BlockBuf, Entry, Full, Migrated, BLOCK_BYTES, MAX_SPAN_MS};
-pub use readings::{SpaceBudget, StoredReading, TrimReport};
+pub use readings::{valid_span, SpaceBudget, SpanBudget, StoredReading, TrimReport};
 pub use salvage::Salvaged;
 
 /// Anything the store can fail with.

@@ -13,15 +13,15 @@ use edgetherm_proto::trend::{Trend, MAX_POINTS, MAX_SPAN_S};
 use edgetherm_proto::{Event, EventKind};
 
 use crate::config::{RuleConfig, DEFAULT_TREND};
-use crate::store::{Store, StoreError, StoredReading};
+use crate::store::{valid_span, SpanBudget, Store, StoreError, StoredReading};
 
-/// Readings one store query returns at most. With `MAX_QUERIES` this bounds
-/// what one event costs: a 24 h episode of a sensor read every 100 ms holds
-/// 864,000 readings, and the alert must not wait for them.
-const READ_LIMIT: usize = 2_000;
-
-/// Store queries per trend at most.
-const MAX_QUERIES: usize = 3;
+/// What one event's trend may read from the store: 3 queries of 2,000. A
+/// 24 h episode of a sensor read every 100 ms holds 864,000 readings, and
+/// the alert must not wait for them.
+const BUDGET: SpanBudget = SpanBudget {
+    limit: 2_000,
+    queries: 3,
+};
 
 /// A resolved trend starts at least this long before its episode, so the
 /// card shows where the value came from before it crossed.
@@ -44,7 +44,7 @@ pub fn attach(store: &Store, book: Option<&Book>, rules: &[RuleConfig], events: 
 pub fn note(book: &mut Book, store: &Store, rules: &[RuleConfig], sensor: &str, ms: i64, v: f64) {
     book.add(rules, sensor, ms, v, |from_ms| {
         let mut read = |s: &str, from, limit| store.readings_since(s, from, limit);
-        valid_readings(&mut read, sensor, from_ms, ms).ok()
+        valid_span(&mut read, sensor, from_ms, ms, BUDGET).ok()
     });
 }
 
@@ -70,7 +70,7 @@ pub fn attach_from(
                 }
                 Ok(points)
             }
-            None => valid_readings(&mut read, sensor, from_ms, at_ms),
+            None => valid_span(&mut read, sensor, from_ms, at_ms, BUDGET),
         };
         match readings {
             Ok(readings) => {
@@ -114,41 +114,6 @@ pub fn span(e: &Event, rules: &[RuleConfig]) -> Option<(i64, i64)> {
         }
     }
     Some((from.max(at - MAX_SPAN_S * 1000), at))
-}
-
-/// `sensor`'s valid readings from `from_ms` to `at_ms` as `(ms, °C)`, oldest
-/// first. A span holding more than the queries may read keeps its start and
-/// its end, the middle left out: the end says whether it is still rising.
-fn valid_readings(
-    read: &mut impl FnMut(&str, i64, usize) -> Result<Vec<StoredReading>, StoreError>,
-    sensor: &str,
-    from_ms: i64,
-    at_ms: i64,
-) -> Result<Vec<(i64, f64)>, StoreError> {
-    let mut kept: Vec<(i64, f64)> = Vec::new();
-    let mut start = from_ms;
-    for _ in 0..MAX_QUERIES {
-        let got = read(sensor, start, READ_LIMIT)?;
-        // A query holds every reading from `start` on (up to the limit), so
-        // it replaces what an earlier one read from there.
-        kept.retain(|&(ms, _)| ms < start);
-        kept.extend(
-            got.iter()
-                .filter(|r| r.wall.ms <= at_ms)
-                .filter_map(|r| r.value.as_ref().ok().map(|&v| (r.wall.ms, v))),
-        );
-        let (Some(first), Some(last)) = (got.first(), got.last()) else {
-            break;
-        };
-        if got.len() < READ_LIMIT || last.wall.ms >= at_ms {
-            break;
-        }
-        // Aim the next query so that, as dense as this one, it reaches past
-        // `at`; it starts after this one's first reading, so it progresses.
-        let covered = last.wall.ms - first.wall.ms;
-        start = at_ms - covered / 8 * 7;
-    }
-    Ok(kept)
 }
 
 /// Unix milliseconds of an RFC 3339 UTC stamp as `Wall::rfc3339` writes it.

@@ -7,12 +7,14 @@ mod keys;
 mod migrate;
 mod open_blocks;
 mod query;
+mod span;
 mod startup;
 mod trim;
 
 pub use codec::{decode as decode_block, BlockBuf, Entry, Full, BLOCK_BYTES, MAX_SPAN_MS};
 pub use migrate::Migrated;
 pub use open_blocks::Readings;
+pub use span::{valid_span, SpanBudget};
 
 use crate::reading::{Fault, Reading, Wall};
 
@@ -102,6 +104,19 @@ impl Store {
             }
         }
         flushed
+    }
+
+    /// `sensor`'s valid readings from `from_ms` to `to_ms` as `(ms, °C)`,
+    /// read within `budget` (a denser span keeps its start and its end).
+    pub fn valid_span(
+        &self,
+        sensor: &str,
+        from_ms: i64,
+        to_ms: i64,
+        budget: SpanBudget,
+    ) -> Result<Vec<(i64, f64)>, StoreError> {
+        let mut read = |s: &str, from, limit| self.readings_since(s, from, limit);
+        valid_span(&mut read, sensor, from_ms, to_ms, budget)
     }
 
     /// Readings of `sensor` stamped at or after `since_ms`, oldest first, at
