@@ -248,20 +248,28 @@ impl Intake for SledBackend {
     fn forget_events(&self, received_before: &str) -> Result<u64, StoreError> {
         // A scan: ids are the agents' ULIDs, ordered by the gateways' clocks,
         // which may be anything; only the relay's own stamp can be trusted.
-        let mut n = 0;
-        let mut gone = sled::Batch::default();
+        // Removed in batches, so a month of a large fleet's ids is not held
+        // in memory at once. Not flushed: a crash before sled's own flush
+        // only leaves ids that the next pass forgets.
+        const BATCH: u64 = 10_000;
+        let (mut n, mut in_batch) = (0, 0);
+        let mut batch = sled::Batch::default();
         for kv in self.events.iter() {
             let (id, record) = kv.map_err(|e| self.err(e))?;
             let seen: Option<SeenEvent> = from_json(&record);
             if seen.is_some_and(|s| s.received_at.as_str() < received_before) {
-                gone.remove(id);
-                n += 1;
+                batch.remove(id);
+                in_batch += 1;
+            }
+            if in_batch == BATCH {
+                self.events
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(|e| self.err(e))?;
+                (n, in_batch) = (n + in_batch, 0);
             }
         }
-        // Not flushed: a crash before sled's own flush only leaves ids that
-        // the next pass forgets.
-        self.events.apply_batch(gone).map_err(|e| self.err(e))?;
-        Ok(n)
+        self.events.apply_batch(batch).map_err(|e| self.err(e))?;
+        Ok(n + in_batch)
     }
 
     fn heartbeat(&self, gateway: &str) -> Result<Option<LastBeat>, StoreError> {
