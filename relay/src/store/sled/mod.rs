@@ -248,10 +248,11 @@ impl Intake for SledBackend {
     fn forget_events(&self, received_before: &str) -> Result<u64, StoreError> {
         // A scan: ids are the agents' ULIDs, ordered by the gateways' clocks,
         // which may be anything; only the relay's own stamp can be trusted.
-        // Removed in batches, so a month of a large fleet's ids is not held
-        // in memory at once. Not flushed: a crash before sled's own flush
-        // only leaves ids that the next pass forgets.
-        const BATCH: u64 = 10_000;
+        // Removed 1,000 at a time: a month of a large fleet's ids is not held
+        // in memory at once, and accepts beside the pass wait less than
+        // behind batches of 10,000 (BENCHMARKS.md). Not flushed: a crash
+        // before sled's own flush only leaves ids the next pass forgets.
+        const BATCH: u64 = 1_000;
         let (mut n, mut in_batch) = (0, 0);
         let mut batch = sled::Batch::default();
         for kv in self.events.iter() {
