@@ -1,17 +1,22 @@
 //! Accepted event ids (the idempotency records) are forgotten after
 //! `[store] remember_events`, on both backends, by the relay's own stamp;
-//! and a PostgreSQL store made by schema 1 is upgraded to index them.
+//! a PostgreSQL store made by schema 1 is upgraded to index them; and a
+//! relay process runs its first pass within a minute of its start.
 
 mod common;
 
 use std::time::Duration;
 
+use common::events::{batch as wire_batch, event as wire_event};
+use common::http::http;
 use common::postgres::Postgres;
+use common::relay_proc::RelayProc;
 use edgetherm_proto::{Event, EventKind, Severity};
 use edgetherm_relay::clock::now_ms;
 use edgetherm_relay::config::{BackendKind, StoreConfig, TlsMode};
 use edgetherm_relay::idempotency::Forgetter;
 use edgetherm_relay::store::{Incoming, Store};
+use std::time::Instant;
 
 fn batch(ids: &[&str]) -> Incoming {
     let events = ids
@@ -115,4 +120,74 @@ fn a_schema_1_database_is_upgraded_and_keeps_its_ids() {
     assert_eq!(send(&store, &["kept"]), (0, 1));
     let jan_2 = edgetherm_relay::clock::parse_ms("2026-01-02T00:00:00Z").unwrap();
     assert_eq!(store.forget_events_before(jan_2).unwrap(), 1);
+}
+
+#[test]
+fn a_running_relay_forgets_a_month_old_id_in_its_first_pass() {
+    let mut relay = RelayProc::new();
+    let token = relay.add_gateway("gw1");
+    let old = wire_event(1, EventKind::Firing);
+    let recent = wire_event(2, EventKind::Firing);
+    {
+        // What a relay accepted 40 days ago and just now, in its own store.
+        let store = Store::open(&relay.data_dir()).unwrap();
+        let incoming = |e: &Event| Incoming {
+            gateway: "gw1".into(),
+            site: None,
+            events: vec![e.clone()],
+            heartbeat: None,
+        };
+        let forty_days_ago = edgetherm_relay::clock::rfc3339(now_ms() - 40 * 86_400_000);
+        store
+            .backend()
+            .accept_group(&[incoming(&old)], &forty_days_ago)
+            .unwrap();
+        store.accept_group(&[incoming(&recent)]).unwrap();
+        store.backend().flush().unwrap();
+    }
+    relay.spawn();
+    relay.wait_healthy(Duration::from_secs(20));
+    // The first pass comes 60 s after the start.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !relay.log_text().contains("forgot accepted event ids") {
+        assert!(
+            Instant::now() < deadline,
+            "no pass within 120 s:\n{}",
+            relay.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let line = relay
+        .log_text()
+        .lines()
+        .find(|l| l.contains("forgot accepted event ids"))
+        .unwrap()
+        .to_string();
+    assert!(line.contains("count=1"), "{line}");
+
+    // Both sent again: the month-old one is new to the relay now, the
+    // recent one is still a duplicate.
+    let (body, ids) = wire_batch("gw1", vec![old, recent], None);
+    let headers = format!("Authorization: Bearer {token}\r\nContent-Type: application/json\r\n");
+    let (status, answer) = http(relay.port(), "POST", "/v1/events", &headers, &body).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let a: edgetherm_proto::Accepted = serde_json::from_str(&answer).unwrap();
+    assert_eq!(a.accepted, ids);
+    let (_, metrics) = http(relay.port(), "GET", "/metrics", "", "").unwrap();
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+    };
+    assert_eq!(
+        value("edgetherm_relay_events_accepted_total"),
+        Some(1),
+        "{metrics}"
+    );
+    assert_eq!(
+        value("edgetherm_relay_events_duplicate_total"),
+        Some(1),
+        "{metrics}"
+    );
+    relay.stop();
 }
