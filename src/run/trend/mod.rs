@@ -43,8 +43,7 @@ pub fn attach(store: &Store, book: Option<&Book>, rules: &[RuleConfig], events: 
 /// reads what the store holds of its window before it, once.
 pub fn note(book: &mut Book, store: &Store, rules: &[RuleConfig], sensor: &str, ms: i64, v: f64) {
     book.add(rules, sensor, ms, v, |from_ms| {
-        let mut read = |s: &str, from, limit| store.readings_since(s, from, limit);
-        valid_span(&mut read, sensor, from_ms, ms, BUDGET).ok()
+        store.valid_span(sensor, from_ms, ms, BUDGET).ok()
     });
 }
 
